@@ -1,0 +1,22 @@
+//! # narherder
+//!
+//! narherder keeps the *narinfos* of Guix and Nix binary caches in a database
+//! (SQLite by default, PostgreSQL to scale out), knows their reference graph,
+//! protects roots, garbage-collects the rest and serves narinfos over HTTP.
+//!
+//! Layers only look down:
+//!
+//! * formats — [`nix32`], [`narinfo`], [`signing`] — know nothing of databases;
+//! * the [`store`] knows nothing of HTTP, C or Guile;
+//! * the faces (CLI, server, C ABI, Guile) are thin layers over one async API.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod narinfo;
+pub mod nix32;
+pub mod signing;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use narinfo::Narinfo;

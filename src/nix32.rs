@@ -1,0 +1,1 @@
+//! nix-base32 (placeholder until the formats work lands).

@@ -1,0 +1,1 @@
+//! The narinfo store (placeholder until the store work lands).
