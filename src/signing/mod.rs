@@ -45,3 +45,5 @@ impl std::fmt::Display for Verdict {
         f.write_str(self.as_str())
     }
 }
+
+pub mod guix;
