@@ -329,9 +329,9 @@ pub fn parse(input: &[u8]) -> Result<Sexp> {
         match c {
             b'(' => {
                 if stack.len() >= MAX_SEXP_DEPTH {
-                    return Err(parser.error(&format!(
-                        "lists nested deeper than {MAX_SEXP_DEPTH} levels"
-                    )));
+                    return Err(
+                        parser.error(&format!("lists nested deeper than {MAX_SEXP_DEPTH} levels"))
+                    );
                 }
                 parser.pos += 1;
                 stack.push(Vec::new());
@@ -376,7 +376,10 @@ impl Parser<'_> {
     }
 
     fn skip_space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+        while matches!(
+            self.peek(),
+            Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+        ) {
             self.pos += 1;
         }
     }
@@ -552,7 +555,10 @@ mod tests {
         );
         assert_eq!(round("(a (b) c)"), "(a \n (b)\n c)\n");
         assert_eq!(round("()"), "()\n");
-        assert_eq!(round("(hash \"sha256\" \"a b\")"), "(hash sha256 \"a b\")\n");
+        assert_eq!(
+            round("(hash \"sha256\" \"a b\")"),
+            "(hash sha256 \"a b\")\n"
+        );
         assert_eq!(round("(x \"1abc\" \"\")"), "(x \"1abc\" \"\")\n");
         assert_eq!(round("(x \"a\\nb\")"), "(x \"a\\nb\")\n");
         assert_eq!(round("(x 3:abc |YWJj|)"), "(x abc abc)\n");

@@ -111,7 +111,11 @@ fn real_and_synthetic_narinfos_verify() {
     for (name, _) in NARINFOS {
         let text = read(name);
         let (prefix, field) = split(&text);
-        assert_eq!(guix::verify(prefix, &field, &merged), Verdict::Valid, "{name}");
+        assert_eq!(
+            guix::verify(prefix, &field, &merged),
+            Verdict::Valid,
+            "{name}"
+        );
     }
 }
 
@@ -228,9 +232,17 @@ fn changed_r_is_an_invalid_signature() {
             let last = r.len() - 1;
             r[last] ^= 0x01;
         });
-        assert_eq!(guix::verify(prefix, &bad, &acl), Verdict::InvalidSignature, "{name}");
+        assert_eq!(
+            guix::verify(prefix, &bad, &acl),
+            Verdict::InvalidSignature,
+            "{name}"
+        );
         let bad = reencode(&field, |s| value_mut(s, "s")[5] ^= 0x40);
-        assert_eq!(guix::verify(prefix, &bad, &acl), Verdict::InvalidSignature, "{name}");
+        assert_eq!(
+            guix::verify(prefix, &bad, &acl),
+            Verdict::InvalidSignature,
+            "{name}"
+        );
     }
 }
 
@@ -265,7 +277,13 @@ fn out_of_range_r_or_s_is_an_invalid_signature() {
     let n = group_order();
     let mut above = [0xffu8; 33];
     above[0] = 0x01;
-    for value in [vec![], vec![0u8], n.to_vec(), vec![0xff; 32], above.to_vec()] {
+    for value in [
+        vec![],
+        vec![0u8],
+        n.to_vec(),
+        vec![0xff; 32],
+        above.to_vec(),
+    ] {
         for which in ["r", "s"] {
             let bad = reencode(&field, |s| *value_mut(s, which) = value.clone());
             assert_eq!(
@@ -362,21 +380,13 @@ fn unsigned_tail_may_change_but_signed_part_may_not() {
     let acl = acl_file();
     // bordeaux: URL lines come after Signature, outside the signed bytes.
     let text = String::from_utf8(read(BORDEAUX)).unwrap();
-    let changed = text.replacen(
-        "URL: nar/lzip/",
-        "URL: https://mirror.example/nar/lzip/",
-        1,
-    );
+    let changed = text.replacen("URL: nar/lzip/", "URL: https://mirror.example/nar/lzip/", 1);
     assert_ne!(changed, text);
     let (prefix, field) = split(changed.as_bytes());
     assert_eq!(guix::verify(prefix, &field, &acl), Verdict::Valid);
     // 2017 sed: the URL line is above Signature, inside the signed bytes.
     let text = String::from_utf8(read(SED)).unwrap();
-    let changed = text.replacen(
-        "URL: nar/gzip/",
-        "URL: https://mirror.example/nar/gzip/",
-        1,
-    );
+    let changed = text.replacen("URL: nar/gzip/", "URL: https://mirror.example/nar/gzip/", 1);
     assert_ne!(changed, text);
     let (prefix, field) = split(changed.as_bytes());
     assert_eq!(guix::verify(prefix, &field, &acl), Verdict::HashMismatch);
@@ -571,5 +581,37 @@ proptest! {
             // What parses prints to something that parses to the same.
             prop_assert_eq!(sexp::parse(&parsed.to_advanced()).unwrap(), parsed);
         }
+    }
+}
+
+#[test]
+fn secret_scalar_with_high_bit_is_written_as_libgcrypt_does() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+    use curve25519_dalek::scalar::Scalar;
+    // d ≥ 2^255: libgcrypt prints it as a signed number, with a 00 byte first.
+    let d_be: Vec<u8> = (0..32u8).map(|i| 0xF0 ^ i.wrapping_mul(37)).collect();
+    let mut le: [u8; 32] = d_be.clone().try_into().unwrap();
+    le.reverse();
+    let q = (ED25519_BASEPOINT_TABLE * &Scalar::from_bytes_mod_order(le))
+        .compress()
+        .to_bytes();
+    for prefix in ["", "00"] {
+        let text = format!(
+            "(private-key (ecc (curve Ed25519) (q #{}#) (d #{prefix}{}#)))",
+            hex::encode(q),
+            hex::encode(&d_be)
+        );
+        let key = GuixSecretKey::parse(text.as_bytes()).unwrap();
+        let written = key.to_file_string();
+        assert!(
+            written.contains(&format!("(d #00{}#)", hex::encode_upper(&d_be))),
+            "{}",
+            written.as_str()
+        );
+        let back = GuixSecretKey::parse(written.as_bytes()).unwrap();
+        assert_eq!(guix::sign(&back, b"m"), guix::sign(&key, b"m"));
+        let acl: Acl = [key.public_key().clone()].into_iter().collect();
+        let field = signature_field("h", &guix::sign(&key, b"m")).unwrap();
+        assert_eq!(guix::verify(b"m", &field, &acl), Verdict::Valid);
     }
 }

@@ -167,8 +167,10 @@ pub(crate) fn verify_prehashed(
     s_be: &[u8; 32],
     q: &EdwardsPoint,
 ) -> bool {
-    let (Some(r), Some(s)) = (scalar_from_be_canonical(r_be), scalar_from_be_canonical(s_be))
-    else {
+    let (Some(r), Some(s)) = (
+        scalar_from_be_canonical(r_be),
+        scalar_from_be_canonical(s_be),
+    ) else {
         return false;
     };
     if r == Scalar::ZERO || s == Scalar::ZERO {

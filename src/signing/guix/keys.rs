@@ -233,7 +233,9 @@ impl GuixSecretKey {
         let mut d_be = Zeroizing::new([0u8; 32]);
         d_be[32 - digits.len()..].copy_from_slice(digits);
         if ecdsa::scalar_from_be_mod_order(&d_be) == Scalar::ZERO {
-            return Err(Error::Key("secret key: `d` is zero modulo the group order".into()));
+            return Err(Error::Key(
+                "secret key: `d` is zero modulo the group order".into(),
+            ));
         }
         let key = Self::from_scalar(d_be);
         let q = ecc
@@ -277,14 +279,21 @@ impl GuixSecretKey {
     /// The secret key file text, in libgcrypt's layout (as Guix writes it).
     /// It holds the secret: keep it out of logs.
     pub fn to_file_string(&self) -> Zeroizing<String> {
+        // libgcrypt writes `d` as a signed number: no leading zero bytes,
+        // except one before a first byte with the high bit set.
         let first = self.d_be.iter().position(|&b| b != 0).unwrap_or(32);
+        let mut d = Zeroizing::new(Vec::with_capacity(33));
+        if self.d_be.get(first).is_some_and(|&b| b & 0x80 != 0) {
+            d.push(0);
+        }
+        d.extend_from_slice(&self.d_be[first..]);
         let mut sexp = Sexp::list(vec![
             Sexp::token("private-key"),
             Sexp::list(vec![
                 Sexp::token("ecc"),
                 Sexp::list(vec![Sexp::token("curve"), Sexp::token(CURVE)]),
                 Sexp::list(vec![Sexp::token("q"), Sexp::atom(self.public.q.to_vec())]),
-                Sexp::list(vec![Sexp::token("d"), Sexp::atom(self.d_be[first..].to_vec())]),
+                Sexp::list(vec![Sexp::token("d"), Sexp::atom(d.to_vec())]),
             ]),
         ]);
         let text = Zeroizing::new(sexp.to_advanced_string());
@@ -310,7 +319,9 @@ pub fn write_key_pair(key: &GuixSecretKey, prefix: &Path) -> Result<(PathBuf, Pa
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(&sec_path).map_err(|e| Error::io(&sec_path, e))?;
+    let mut file = options
+        .open(&sec_path)
+        .map_err(|e| Error::io(&sec_path, e))?;
     file.write_all(key.to_file_string().as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io(&sec_path, e))?;

@@ -155,7 +155,11 @@ impl GuixSignature {
             list(vec![
                 tok("data"),
                 list(vec![tok("flags"), tok("rfc6979")]),
-                list(vec![tok("hash"), tok("sha256"), Sexp::atom(self.hash.to_vec())]),
+                list(vec![
+                    tok("hash"),
+                    tok("sha256"),
+                    Sexp::atom(self.hash.to_vec()),
+                ]),
             ]),
             list(vec![
                 tok("sig-val"),
