@@ -481,6 +481,17 @@ fn bad_key_files_are_errors() {
     );
     assert!(GuixPublicKey::parse(text.as_bytes()).is_err());
     assert!(Acl::parse(text.as_bytes()).is_err());
+    // y = p: decompresses (to y = 0) but is not the canonical encoding.
+    let mut y_is_p = [0xffu8; 32];
+    y_is_p[0] = 0xed;
+    y_is_p[31] = 0x7f;
+    assert!(GuixPublicKey::from_bytes(&y_is_p).is_err());
+    y_is_p[0] = 0;
+    y_is_p[1..].fill(0);
+    assert!(
+        GuixPublicKey::from_bytes(&y_is_p).is_ok(),
+        "y = 0 itself is fine"
+    );
     // d = 0 and d = n.
     for d in [
         "00".to_string(),

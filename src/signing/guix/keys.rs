@@ -92,6 +92,13 @@ impl GuixPublicKey {
                 hex::encode_upper(q)
             ))
         })?;
+        // One point, one spelling: refuse y ≥ p and a "negative" x = 0.
+        if point.compress().to_bytes() != q {
+            return Err(Error::Key(format!(
+                "public key `q` {} is not a canonical point encoding",
+                hex::encode_upper(q)
+            )));
+        }
         Ok(GuixPublicKey { q, point })
     }
 

@@ -80,7 +80,8 @@ pub fn verify(signed_bytes: &[u8], signature_field: &str, acl: &Acl) -> Verdict 
     let Ok(sexp) = signature::decode_base64(b64) else {
         return Verdict::CorruptSignature;
     };
-    let (Some(data), Some(key)) = (sexp.child("data"), sexp.child("public-key")) else {
+    // Found anywhere in the expression, as `find-sexp-token` does in Guix.
+    let (Some(data), Some(key)) = (sexp.find("data"), sexp.find("public-key")) else {
         return Verdict::CorruptSignature;
     };
     // A key this crate cannot read cannot be in the ACL either.
@@ -94,7 +95,7 @@ pub fn verify(signed_bytes: &[u8], signature_field: &str, acl: &Acl) -> Verdict 
     if signature::data_hash(data) != Some(hash) {
         return Verdict::HashMismatch;
     }
-    let Some((r, s)) = sexp.child("sig-val").and_then(signature::sig_val_numbers) else {
+    let Some((r, s)) = sexp.find("sig-val").and_then(signature::sig_val_numbers) else {
         return Verdict::InvalidSignature;
     };
     if ecdsa::verify_prehashed(&hash, &r, &s, key.point()) {

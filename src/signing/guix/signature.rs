@@ -47,7 +47,7 @@ pub(crate) fn number_32(bytes: &[u8]) -> Option<[u8; 32]> {
 /// The SHA-256 hash in `(data (flags rfc6979) (hash sha256 #…#))`, if the
 /// data list has that shape.
 pub(crate) fn data_hash(data: &Sexp) -> Option<[u8; 32]> {
-    let hash = data.child("hash")?.as_list()?;
+    let hash = data.find("hash")?.as_list()?;
     match hash {
         [_, algo, value] if algo.as_atom()? == b"sha256" => value.as_atom()?.try_into().ok(),
         _ => None,
@@ -57,7 +57,7 @@ pub(crate) fn data_hash(data: &Sexp) -> Option<[u8; 32]> {
 /// `r` and `s` of `(sig-val (ecdsa (r #…#) (s #…#)))`, if present and at
 /// most 32 significant bytes each.
 pub(crate) fn sig_val_numbers(sig_val: &Sexp) -> Option<([u8; 32], [u8; 32])> {
-    let ecdsa = sig_val.child("ecdsa")?;
+    let ecdsa = sig_val.find("ecdsa")?;
     let r = number_32(ecdsa.child_value("r")?)?;
     let s = number_32(ecdsa.child_value("s")?)?;
     Some((r, s))
