@@ -1,7 +1,10 @@
 //! Signatures: Guix (ECDSA over Ed25519 with libgcrypt s-expressions) and Nix
 //! (Ed25519 over a fingerprint).
 
+pub mod keyring;
 pub mod nix;
+
+pub use keyring::{sign_narinfo, verify_narinfo, Keyring, SecretKey};
 
 /// What a signature check concluded: the verdicts a Guix client gives, plus
 /// [`Verdict::Unsigned`] for a narinfo that carries no signature at all.
