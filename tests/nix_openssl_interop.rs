@@ -9,8 +9,11 @@ use std::process::{Command, Output};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use narherder::signing::nix::{verify_sig, NixPublicKey, NixSecretKey};
+use narherder::signing::nix::{
+    fingerprint_of, load_public_keys, verify_narinfo, verify_sig, NixPublicKey, NixSecretKey,
+};
 use narherder::signing::Verdict;
+use narherder::Narinfo;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 raw
 /// key bytes follow.
@@ -62,30 +65,33 @@ fn last_32(path: &Path) -> [u8; 32] {
     der[der.len() - 32..].try_into().unwrap()
 }
 
-/// A fingerprint of a real cache.nixos.org narinfo (the curl one, with four
-/// references), together with the signature cache.nixos.org gave it.
+/// The fingerprint of a real cache.nixos.org narinfo (the curl one, with
+/// four references), checked against the signature cache.nixos.org gave it.
 fn real_fingerprint() -> String {
-    // Checked against cache.nixos.org-1's signature below, so a typo here
-    // cannot go unnoticed.
-    let fp = "1;/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin;\
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix");
+    let text =
+        std::fs::read_to_string(dir.join("syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo"))
+            .unwrap();
+    let narinfo = Narinfo::parse(&text).unwrap();
+    let keys = load_public_keys(dir.join("keys.txt")).unwrap();
+    assert_eq!(verify_narinfo(&narinfo, &keys), Verdict::Valid);
+    let fp = fingerprint_of(&narinfo, true);
+    let expected = "1;/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin;\
 sha256:1b4sb93wp679q4zx9k1ignby1yna3z7c4c2ri3wphylbc2dwsys0;196040;\
 /nix/store/0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0,\
 /nix/store/6w8g7njm4mck5dmjxws0z1xnrxvl81xa-glibc-2.34-115,\
 /nix/store/j5jxw3iy7bbz4a57fh9g2xm2gxmyal8h-zlib-1.2.12,\
 /nix/store/yxvjs9drzsphm9pcf42a4byzj1kb9m7k-openssl-1.1.1n";
-    let keys = narherder::signing::nix::load_public_keys(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/keys.txt"),
-    )
-    .unwrap();
+    assert_eq!(fp, expected);
     assert_eq!(
         verify_sig(
-            fp,
+            &fp,
             "cache.nixos.org-1:TsTTb3WGTZKphvYdBHXwo6weVILmTytUjLB+vcX89fOjjRicCHmKA4RCPMVLkj6TMJ4GMX3HPVWRdD1hkeKZBQ==",
             &keys
         ),
         Verdict::Valid
     );
-    fp.to_string()
+    fp
 }
 
 #[test]
@@ -125,12 +131,12 @@ fn openssl_signs_narherder_verifies() {
     let public = NixPublicKey::parse(&format!("openssl-1:{}", BASE64.encode(public_raw))).unwrap();
     let sig_value = format!("openssl-1:{}", BASE64.encode(&sig));
     assert_eq!(
-        verify_sig(&fp, &sig_value, &[public.clone()]),
+        verify_sig(&fp, &sig_value, std::slice::from_ref(&public)),
         Verdict::Valid
     );
     let tampered = fp.replace(";196040;", ";196041;");
     assert_eq!(
-        verify_sig(&tampered, &sig_value, &[public.clone()]),
+        verify_sig(&tampered, &sig_value, std::slice::from_ref(&public)),
         Verdict::InvalidSignature
     );
 

@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use narherder::narinfo::parse_many;
 use narherder::signing::nix::{
-    fingerprint, load_public_keys, parse_public_keys, sign_fingerprint, verify_sig, verify_sigs,
-    write_key_pair, NixPublicKey, NixSecretKey,
+    fingerprint, fingerprint_of, load_public_keys, parse_public_keys, sign_fingerprint,
+    sign_narinfo_sig, verify_narinfo, verify_sig, verify_sigs, write_key_pair, NixPublicKey,
+    NixSecretKey,
 };
 use narherder::signing::Verdict;
+use narherder::Narinfo;
 use proptest::prelude::*;
 
 fn data_dir() -> PathBuf {
@@ -136,7 +139,7 @@ fn test_signing_pair_matches_and_signs() {
     let sig = sign_fingerprint(&secret, TEXLIVE_FP);
     assert!(sig.starts_with("cache.example.com-1:"));
     assert_eq!(
-        verify_sig(TEXLIVE_FP, &sig, &[public.clone()]),
+        verify_sig(TEXLIVE_FP, &sig, std::slice::from_ref(&public)),
         Verdict::Valid
     );
     // Ed25519 is deterministic.
@@ -286,7 +289,7 @@ fn verify_sig_verdicts() {
     // Right name, wrong key.
     let impostor = NixPublicKey::new("cache.nixos.org-1", *keys[1].verifying_key()).unwrap();
     assert_eq!(
-        verify_sig(TEXLIVE_FP, TEXLIVE_SIG, &[impostor.clone()]),
+        verify_sig(TEXLIVE_FP, TEXLIVE_SIG, std::slice::from_ref(&impostor)),
         Verdict::InvalidSignature
     );
     // ... but another key of the same name may be the right one.
@@ -384,6 +387,306 @@ fn hostile_sig_values_do_not_panic() {
     );
 }
 
+// ------------------------------------------------------ real narinfos
+
+const SAMPLE: &str = "cache.nixos.org-sample.narinfos";
+const TWO_SIGS: &str = "syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo";
+const SELF_REF: &str = "0a3yijp35sygmy51cnrrz11vimwapz7c.dbus-conf-self-ref.narinfo";
+const CA_EMPTY: &str = "k20pahypzvr49fy82cw5sx72hdfg3qcr.texlive-hyphenex-ca-empty-refs.narinfo";
+const HEX_HASH: &str = "0vpqfxbkx0ffrnhbws6g9qwhmliksz7f.perl-HTTP-Cookies-hex-narhash.narinfo";
+const UNSORTED: &str = "xi429w4ddvb1r77978hm7jfb2jsn559r.gcc-3.4.6-unsorted-refs.narinfo";
+const EDGE_FILES: [&str; 5] = [TWO_SIGS, SELF_REF, CA_EMPTY, HEX_HASH, UNSORTED];
+
+fn parse_file(name: &str) -> Narinfo {
+    Narinfo::parse(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn parse_text(text: &str) -> Narinfo {
+    Narinfo::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// `text` with its line starting with `prefix` replaced by `line` (which
+/// must change something).
+fn replace_line(text: &str, prefix: &str, line: &str) -> String {
+    let mut found = 0;
+    let out: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(prefix) {
+                found += 1;
+                format!("{line}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_eq!(found, 1, "one line starts with {prefix:?}");
+    assert_ne!(out, text, "{prefix} replaced by an identical line");
+    out
+}
+
+#[test]
+fn all_sample_narinfos_verify() {
+    let keys = only_key("cache.nixos.org-1");
+    let records = parse_many(&read(SAMPLE));
+    assert_eq!(records.len(), 200);
+    let mut with_refs = 0;
+    for (line, record) in records {
+        let narinfo = record.unwrap_or_else(|e| panic!("record at line {line}: {e}"));
+        assert_eq!(
+            verify_narinfo(&narinfo, &keys),
+            Verdict::Valid,
+            "record at line {line}: {}",
+            narinfo.store_path()
+        );
+        // Modern data verifies over the sorted fingerprint alone.
+        let sorted = fingerprint_of(&narinfo, true);
+        assert!(
+            narinfo
+                .sigs()
+                .iter()
+                .any(|s| verify_sig(&sorted, s, &keys).is_valid()),
+            "record at line {line}"
+        );
+        if !narinfo.references().is_empty() {
+            with_refs += 1;
+        }
+    }
+    assert!(
+        with_refs > 100,
+        "the sample exercises references ({with_refs})"
+    );
+}
+
+#[test]
+fn edge_files_verify() {
+    let keys = keys();
+    for name in EDGE_FILES {
+        assert_eq!(
+            verify_narinfo(&parse_file(name), &keys),
+            Verdict::Valid,
+            "{name}"
+        );
+        assert_eq!(
+            verify_narinfo(&parse_file(name), &only_key("cache.nixos.org-1")),
+            Verdict::Valid,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn two_sigs_each_key_alone() {
+    let n = parse_file(TWO_SIGS);
+    assert_eq!(n.sigs().len(), 2);
+    assert_eq!(verify_narinfo(&n, &only_key("test1")), Verdict::Valid);
+    assert_eq!(
+        verify_narinfo(&n, &only_key("cache.nixos.org-1")),
+        Verdict::Valid
+    );
+    assert_eq!(verify_narinfo(&n, &[]), Verdict::UnauthorizedKey);
+    let fp = fingerprint_of(&n, true);
+    assert_eq!(verify_sig(&fp, &n.sigs()[1], &keys()), Verdict::Valid);
+}
+
+#[test]
+fn unsorted_references_verify_only_in_file_order() {
+    let n = parse_file(UNSORTED);
+    let keys = keys();
+    let sorted = fingerprint_of(&n, true);
+    let file_order = fingerprint_of(&n, false);
+    assert_ne!(sorted, file_order);
+    assert!(file_order.contains(
+        ";/nix/store/a8922c0h87iilxzzvwn2hmv8x210aqb9-glibc-2.7,/nix/store/7w2acjgalb0cm7b3bg8yswza4l7iil9y-binutils-2.18,"
+    ));
+    let sig = &n.sigs()[0];
+    assert_eq!(verify_sig(&sorted, sig, &keys), Verdict::InvalidSignature);
+    assert_eq!(verify_sig(&file_order, sig, &keys), Verdict::Valid);
+    assert_eq!(verify_narinfo(&n, &keys), Verdict::Valid);
+}
+
+#[test]
+fn hex_nar_hash_uses_nix32_in_fingerprint() {
+    let n = parse_file(HEX_HASH);
+    let hex = "60adfd293a4d81ad7cd7e47263cbb3fc846309ef91b154a08ba672b558f94ff3";
+    assert_eq!(n.nar_hash(), format!("sha256:{hex}"));
+    let fp = fingerprint_of(&n, true);
+    assert!(!fp.contains(hex), "{fp}");
+    assert!(
+        fp.contains(&format!(";{};45840;", n.nar_hash_nix32())),
+        "{fp}"
+    );
+    assert_eq!(n.nar_hash_nix32().len(), 7 + 52);
+    // The hex spelling in the fingerprint does not verify.
+    let refs: Vec<String> = {
+        let mut r: Vec<String> = n
+            .references()
+            .iter()
+            .map(|r| format!("/nix/store/{r}"))
+            .collect();
+        r.sort();
+        r
+    };
+    let hex_fp = fingerprint(n.store_path(), n.nar_hash(), n.nar_size(), &refs);
+    let keys = keys();
+    assert_eq!(
+        verify_sig(&hex_fp, &n.sigs()[0], &keys),
+        Verdict::InvalidSignature
+    );
+    assert_eq!(verify_sig(&fp, &n.sigs()[0], &keys), Verdict::Valid);
+}
+
+#[test]
+fn fingerprint_of_edge_cases() {
+    let n = parse_file(CA_EMPTY);
+    assert_eq!(fingerprint_of(&n, true), TEXLIVE_FP);
+    let n = parse_file(SELF_REF);
+    let fp = fingerprint_of(&n, true);
+    assert!(fp.starts_with(
+        "1;/nix/store/0a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf;sha256:1bb3srw3x77mnck1gk0cbnf1a9915fdrqdjb27y7rxmmlrb3dzjw;11408;/nix/store/0a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf,/nix/store/arsnax0avamwiml7qrwn9wzbic33pyk9-polkit-0.113,"
+    ), "{fp}");
+    assert!(fp.ends_with(",/nix/store/xq39as86nvdny7616p6rbb3n41ab5aan-dbus-1.10.14"));
+}
+
+#[test]
+fn tampering_signed_fields_invalidates() {
+    let keys = keys();
+    let text = read(SELF_REF);
+    assert_eq!(verify_narinfo(&parse_text(&text), &keys), Verdict::Valid);
+    let tampered = [
+        replace_line(&text, "NarSize:", "NarSize: 11409"),
+        replace_line(
+            &text,
+            "NarHash:",
+            "NarHash: sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
+        ),
+        text.replace("polkit-0.113", "polkit-0.114"),
+        text.replace(" c6y19ffnw8zv1w2vbb5liphzz8ac8kyn-system-path", ""),
+        replace_line(
+            &text,
+            "StorePath:",
+            "StorePath: /nix/store/0a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf2",
+        ),
+        replace_line(
+            &text,
+            "StorePath:",
+            "StorePath: /nix/store/1a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf",
+        ),
+    ];
+    for t in &tampered {
+        assert_ne!(t, &text);
+        assert_eq!(
+            verify_narinfo(&parse_text(t), &keys),
+            Verdict::InvalidSignature,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn unsigned_fields_may_change() {
+    let keys = keys();
+    let text = read(SELF_REF);
+    let changed = [
+        replace_line(
+            &text,
+            "URL:",
+            "URL: https://mirror.example.org/nar/x.nar.xz",
+        ),
+        replace_line(&text, "FileSize:", "FileSize: 1"),
+        replace_line(
+            &text,
+            "FileHash:",
+            "FileHash: sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
+        ),
+        replace_line(&text, "Compression:", "Compression: zstd"),
+        replace_line(
+            &text,
+            "Deriver:",
+            "Deriver: 00000000000000000000000000000000-other.drv",
+        ),
+    ];
+    for t in &changed {
+        assert_eq!(verify_narinfo(&parse_text(t), &keys), Verdict::Valid, "{t}");
+    }
+}
+
+#[test]
+fn sig_line_verdicts() {
+    let keys = keys();
+    let text = read(SELF_REF);
+    let sig_line = text.lines().find(|l| l.starts_with("Sig:")).unwrap();
+    let b64 = sig_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .split_once(':')
+        .unwrap()
+        .1;
+
+    let unknown = replace_line(&text, "Sig:", &format!("Sig: cache.nixos.org-2:{b64}"));
+    assert_eq!(
+        verify_narinfo(&parse_text(&unknown), &keys),
+        Verdict::UnauthorizedKey
+    );
+    let garbage = replace_line(&text, "Sig:", "Sig: cache.nixos.org-1:garbage");
+    assert_eq!(
+        verify_narinfo(&parse_text(&garbage), &keys),
+        Verdict::CorruptSignature
+    );
+    let unsigned: String = text
+        .lines()
+        .filter(|l| !l.starts_with("Sig:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        verify_narinfo(&parse_text(&unsigned), &keys),
+        Verdict::Unsigned
+    );
+    // A good signature next to garbage and an unknown key still counts.
+    let mixed =
+        format!("{unsigned}Sig: cache.nixos.org-1:garbage\nSig: other-1:{b64}\n{sig_line}\n");
+    assert_eq!(verify_narinfo(&parse_text(&mixed), &keys), Verdict::Valid);
+}
+
+#[test]
+fn test_pair_signs_a_narinfo() {
+    let secret = NixSecretKey::parse(&keys_txt_comment("secret")).unwrap();
+    let public = NixPublicKey::parse(&keys_txt_comment("public")).unwrap();
+    for name in [SELF_REF, UNSORTED, HEX_HASH, CA_EMPTY] {
+        let text = read(name);
+        let n = parse_text(&text);
+        let sig = sign_narinfo_sig(&n, &secret);
+        assert_eq!(sig, sign_fingerprint(&secret, &fingerprint_of(&n, true)));
+        let resigned = replace_line(&text, "Sig:", &format!("Sig: {sig}"));
+        let r = parse_text(&resigned);
+        assert_eq!(
+            verify_narinfo(&r, std::slice::from_ref(&public)),
+            Verdict::Valid,
+            "{name}"
+        );
+        assert_eq!(
+            verify_narinfo(&r, &only_key("cache.nixos.org-1")),
+            Verdict::UnauthorizedKey,
+            "{name}"
+        );
+        // Our signature covers the sorted fingerprint.
+        assert_eq!(
+            verify_sig(
+                &fingerprint_of(&r, true),
+                &sig,
+                std::slice::from_ref(&public)
+            ),
+            Verdict::Valid
+        );
+        let t = replace_line(&resigned, "NarSize:", "NarSize: 1");
+        assert_eq!(
+            verify_narinfo(&parse_text(&t), std::slice::from_ref(&public)),
+            Verdict::InvalidSignature
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -404,7 +707,7 @@ proptest! {
             &refs,
         );
         let sig = sign_fingerprint(&key, &fp);
-        prop_assert_eq!(verify_sig(&fp, &sig, &[public.clone()]), Verdict::Valid);
+        prop_assert_eq!(verify_sig(&fp, &sig, std::slice::from_ref(&public)), Verdict::Valid);
         let other_fp = fingerprint(
             &format!("/nix/store/{path}"),
             "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
@@ -412,7 +715,7 @@ proptest! {
             &refs,
         );
         prop_assert_eq!(
-            verify_sig(&other_fp, &sig, &[public.clone()]),
+            verify_sig(&other_fp, &sig, std::slice::from_ref(&public)),
             Verdict::InvalidSignature
         );
         // The key survives its file form.
