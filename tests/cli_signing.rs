@@ -11,7 +11,9 @@ fn narherder(args: &[&str]) -> Output {
 }
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn stdout(o: &Output) -> String {
@@ -43,7 +45,11 @@ fn guix_sign_reproduces_the_synthetic_narinfo_exactly() {
         "testhost",
         unsigned.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout(&out), original);
 }
 
@@ -62,10 +68,21 @@ fn verify_real_guix_narinfos_and_tampering() {
     args.extend(files.iter().map(|p| p.to_str().unwrap()));
     let out = narherder(&args);
     assert!(out.status.success(), "{}", stdout(&out));
-    assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("valid-signature ")).count(), 5);
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("valid-signature "))
+            .count(),
+        5
+    );
 
     // The synthetic key is not in the farm ACL.
-    let out = narherder(&["verify", "--key", acl.to_str().unwrap(), data(SYNTHETIC).to_str().unwrap()]);
+    let out = narherder(&[
+        "verify",
+        "--key",
+        acl.to_str().unwrap(),
+        data(SYNTHETIC).to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).starts_with("unauthorized-key "));
 
@@ -75,17 +92,31 @@ fn verify_real_guix_narinfos_and_tampering() {
         assert!(text.contains(from));
         let path = dir.path().join(rel.replace('/', "_"));
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-        let out = narherder(&["verify", "--key", acl.to_str().unwrap(), path.to_str().unwrap()]);
+        let out = narherder(&[
+            "verify",
+            "--key",
+            acl.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
         (out.status.code(), stdout(&out))
     };
     // A URL in the unsigned tail of a modern narinfo may change...
     let (code, out) = tamper(BORDEAUX, "URL: nar/lzip/", "URL: mirror/nar/lzip/");
-    assert_eq!((code, out.split(' ').next()), (Some(0), Some("valid-signature")));
+    assert_eq!(
+        (code, out.split(' ').next()),
+        (Some(0), Some("valid-signature"))
+    );
     // ...but not in the signed part of a 2017 one.
     let (code, out) = tamper(SED_2017, "URL: nar/gzip/", "URL: mirror/nar/gzip/");
-    assert_eq!((code, out.split(' ').next()), (Some(1), Some("hash-mismatch")));
+    assert_eq!(
+        (code, out.split(' ').next()),
+        (Some(1), Some("hash-mismatch"))
+    );
     let (code, out) = tamper(BORDEAUX, "NarSize: 282616", "NarSize: 282617");
-    assert_eq!((code, out.split(' ').next()), (Some(1), Some("hash-mismatch")));
+    assert_eq!(
+        (code, out.split(' ').next()),
+        (Some(1), Some("hash-mismatch"))
+    );
 }
 
 #[test]
@@ -95,12 +126,16 @@ fn verify_the_nix_sample_and_edge_cases() {
         "verify",
         "--key",
         keys.to_str().unwrap(),
-        data("nix/cache.nixos.org-sample.narinfos").to_str().unwrap(),
+        data("nix/cache.nixos.org-sample.narinfos")
+            .to_str()
+            .unwrap(),
     ]);
     assert!(out.status.success(), "{}", stdout(&out));
     let lines: Vec<_> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 200);
-    assert!(lines.iter().all(|l| l.starts_with("valid-signature ") && l.contains(".narinfos:")));
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("valid-signature ") && l.contains(".narinfos:")));
 
     let edge: Vec<PathBuf> = std::fs::read_dir(data("nix"))
         .unwrap()
@@ -117,16 +152,47 @@ fn verify_the_nix_sample_and_edge_cases() {
 #[test]
 fn generate_sign_verify_round_trip_for_both_formats() {
     let dir = tempfile::tempdir().unwrap();
-    for (format, sample, strip) in [("guix", BORDEAUX, "Signature: "), ("nix", "nix/syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo", "Sig: ")] {
+    for (format, sample, strip) in [
+        ("guix", BORDEAUX, "Signature: "),
+        (
+            "nix",
+            "nix/syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo",
+            "Sig: ",
+        ),
+    ] {
         let prefix = dir.path().join(format);
-        let out = narherder(&["keys", "generate", "--format", format, "--name", "test-1", "--output", prefix.to_str().unwrap()]);
+        let out = narherder(&[
+            "keys",
+            "generate",
+            "--format",
+            format,
+            "--name",
+            "test-1",
+            "--output",
+            prefix.to_str().unwrap(),
+        ]);
         if format == "guix" {
             // --name is a Nix notion.
             assert_eq!(out.status.code(), Some(3));
-            let out = narherder(&["keys", "generate", "--format", format, "--output", prefix.to_str().unwrap()]);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = narherder(&[
+                "keys",
+                "generate",
+                "--format",
+                format,
+                "--output",
+                prefix.to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         } else {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(stdout(&out).starts_with("test-1:"));
         }
         let sec = prefix.with_extension("sec");
@@ -134,28 +200,74 @@ fn generate_sign_verify_round_trip_for_both_formats() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&sec).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&sec).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         // Never overwrite a key.
-        let again = narherder(&["keys", "generate", "--format", format, "--output", prefix.to_str().unwrap()]);
+        let again = narherder(&[
+            "keys",
+            "generate",
+            "--format",
+            format,
+            "--output",
+            prefix.to_str().unwrap(),
+        ]);
         assert!(!again.status.success());
 
         let unsigned = dir.path().join(format!("{format}.narinfo"));
         let text = std::fs::read_to_string(data(sample)).unwrap();
         std::fs::write(&unsigned, without_lines(&text, strip)).unwrap();
-        let out = narherder(&["verify", "--key", public.to_str().unwrap(), unsigned.to_str().unwrap()]);
-        assert_eq!((out.status.code(), stdout(&out).split(' ').next()), (Some(1), Some("unsigned")));
+        let out = narherder(&[
+            "verify",
+            "--key",
+            public.to_str().unwrap(),
+            unsigned.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            (out.status.code(), stdout(&out).split(' ').next()),
+            (Some(1), Some("unsigned"))
+        );
 
-        let out = narherder(&["sign", "--key", sec.to_str().unwrap(), "--host", "example.org", unsigned.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = narherder(&[
+            "sign",
+            "--key",
+            sec.to_str().unwrap(),
+            "--host",
+            "example.org",
+            unsigned.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let signed = dir.path().join(format!("{format}-signed.narinfo"));
         std::fs::write(&signed, &out.stdout).unwrap();
-        let out = narherder(&["verify", "--key", public.to_str().unwrap(), signed.to_str().unwrap()]);
+        let out = narherder(&[
+            "verify",
+            "--key",
+            public.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", stdout(&out));
         // Another key of the same format does not vouch for it.
-        let other = if format == "guix" { data("guix/keys/testhost.pub") } else { data("nix/keys.txt") };
-        let out = narherder(&["verify", "--key", other.to_str().unwrap(), signed.to_str().unwrap()]);
-        assert_eq!((out.status.code(), stdout(&out).split(' ').next()), (Some(1), Some("unauthorized-key")));
+        let other = if format == "guix" {
+            data("guix/keys/testhost.pub")
+        } else {
+            data("nix/keys.txt")
+        };
+        let out = narherder(&[
+            "verify",
+            "--key",
+            other.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            (out.status.code(), stdout(&out).split(' ').next()),
+            (Some(1), Some("unauthorized-key"))
+        );
     }
 }
 
@@ -165,9 +277,17 @@ fn bad_narinfo_is_reported_with_file_and_line() {
     let path = dir.path().join("bad.narinfo");
     let text = std::fs::read_to_string(data(SYNTHETIC)).unwrap();
     std::fs::write(&path, text.replace("NarSize: 120", "NarSize: many")).unwrap();
-    let out = narherder(&["verify", "--key", data("guix/keys/testhost.pub").to_str().unwrap(), path.to_str().unwrap()]);
+    let out = narherder(&[
+        "verify",
+        "--key",
+        data("guix/keys/testhost.pub").to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).starts_with("invalid-narinfo "));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.narinfo") && err.contains("line 3") && err.contains("NarSize"), "{err}");
+    assert!(
+        err.contains("bad.narinfo") && err.contains("line 3") && err.contains("NarSize"),
+        "{err}"
+    );
 }

@@ -29,6 +29,14 @@ fn is_sexp(text: &[u8]) -> bool {
         .is_some_and(|&b| b == b'(')
 }
 
+/// `e`, said of the key file `path`.
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Key(message) => Error::Key(format!("{}: {message}", path.display())),
+        other => Error::Key(format!("{}: {other}", path.display())),
+    }
+}
+
 impl Keyring {
     /// An empty keyring (nothing verifies against it).
     pub fn new() -> Self {
@@ -49,10 +57,12 @@ impl Keyring {
                     path.display()
                 ))
             })?;
-            let keys = nix::parse_public_keys(text)
-                .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+            let keys = nix::parse_public_keys(text).map_err(|e| in_file(path, e))?;
             if keys.is_empty() {
-                return Err(Error::Key(format!("{}: no key in the file", path.display())));
+                return Err(Error::Key(format!(
+                    "{}: no key in the file",
+                    path.display()
+                )));
             }
             self.nix.extend(keys);
         }

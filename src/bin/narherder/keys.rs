@@ -58,7 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         } => {
             let name = match name {
                 Some(name) => name,
-                None => format!("{}-1", crate::support::hostname().context("no --name given")?),
+                None => format!(
+                    "{}-1",
+                    crate::support::hostname().context("no --name given")?
+                ),
             };
             let key = nix::write_key_pair(&output, &name)?;
             println!("{}", key.public_key());

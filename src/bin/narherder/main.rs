@@ -26,9 +26,7 @@ enum Command {
     /// Generate signing keys.
     #[command(subcommand)]
     Keys(keys::Args),
-    /// Sign narinfos with a Guix or Nix secret key.
     Sign(sign::Args),
-    /// Check narinfo signatures against trusted keys.
     Verify(verify::Args),
 }
 

@@ -38,7 +38,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = Vec::new();
     for (i, (line, parsed)) in Narinfo::parse_many(&text).into_iter().enumerate() {
         let narinfo = parsed.with_context(|| format!("{name}:{line}"))?;
-        let signed = sign_narinfo(&narinfo, &key, &host).with_context(|| format!("{name}:{line}"))?;
+        let signed =
+            sign_narinfo(&narinfo, &key, &host).with_context(|| format!("{name}:{line}"))?;
         if i > 0 {
             out.push(b'\n');
         }

@@ -22,7 +22,11 @@ pub fn read_input(path: &Path) -> anyhow::Result<(String, String)> {
         Ok(text) => Ok((name, text)),
         Err(e) => {
             let offset = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             anyhow::bail!("{name}:{line}: not UTF-8 (invalid byte at offset {offset})")
         }
     }

@@ -47,7 +47,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             all_valid = false;
         }
         for (line, parsed) in records {
-            let label = if several { format!("{name}:{line}") } else { name.clone() };
+            let label = if several {
+                format!("{name}:{line}")
+            } else {
+                name.clone()
+            };
             match parsed {
                 Ok(narinfo) => {
                     let verdict = verify_narinfo(&narinfo, &keyring);
