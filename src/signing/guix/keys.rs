@@ -76,6 +76,41 @@ fn describe_algorithm(key: &Sexp) -> String {
     }
 }
 
+/// Whether `q` is the one encoding of its point: `y < p`, and the sign bit
+/// clear when `x = 0` (that is, when `y = ±1`).
+fn is_canonical_encoding(q: &[u8; 32]) -> bool {
+    let sign = q[31] & 0x80 != 0;
+    let mut y = *q;
+    y[31] &= 0x7f;
+    let middle_all_ff = y[1..31].iter().all(|&b| b == 0xff);
+    // p = 2^255 − 19 is, little-endian, ED FF … FF 7F.
+    let y_at_least_p = y[31] == 0x7f && middle_all_ff && y[0] >= 0xed;
+    let y_is_one = y[0] == 1 && y[1..].iter().all(|&b| b == 0);
+    let y_is_minus_one = y[31] == 0x7f && middle_all_ff && y[0] == 0xec;
+    !y_at_least_p && !(sign && (y_is_one || y_is_minus_one))
+}
+
+/// The 32 bytes of `q` in `(public-key (ecc (curve Ed25519) (q #…#)))`,
+/// checking the structure but not the point.
+pub(crate) fn public_key_q(sexp: &Sexp) -> Result<[u8; 32]> {
+    if !sexp.is_named("public-key") {
+        return Err(Error::Key(format!(
+            "expected `(public-key …)`, found `({} …)`",
+            String::from_utf8_lossy(sexp.head().unwrap_or_default())
+        )));
+    }
+    let ecc = ecc_params(sexp, "public key")?;
+    let q = ecc
+        .child_value("q")
+        .ok_or_else(|| Error::Key("public key: missing `(q #…#)`".into()))?;
+    q.try_into().map_err(|_| {
+        Error::Key(format!(
+            "public key `q` has {} bytes, expected 32 (an Ed25519 point)",
+            q.len()
+        ))
+    })
+}
+
 impl GuixPublicKey {
     /// The key of the 32-byte point encoding `q`; fails when `q` is not a
     /// point of the curve.
@@ -86,19 +121,19 @@ impl GuixPublicKey {
                 q.len()
             ))
         })?;
+        // One point, one spelling: refuse y ≥ p and a "negative" x = 0.
+        if !is_canonical_encoding(&q) {
+            return Err(Error::Key(format!(
+                "public key `q` {} is not a canonical point encoding",
+                hex::encode_upper(q)
+            )));
+        }
         let point = CompressedEdwardsY(q).decompress().ok_or_else(|| {
             Error::Key(format!(
                 "public key `q` {} is not a point of Ed25519",
                 hex::encode_upper(q)
             ))
         })?;
-        // One point, one spelling: refuse y ≥ p and a "negative" x = 0.
-        if point.compress().to_bytes() != q {
-            return Err(Error::Key(format!(
-                "public key `q` {} is not a canonical point encoding",
-                hex::encode_upper(q)
-            )));
-        }
         Ok(GuixPublicKey { q, point })
     }
 
@@ -121,11 +156,7 @@ impl GuixPublicKey {
                 String::from_utf8_lossy(sexp.head().unwrap_or_default())
             )));
         }
-        let ecc = ecc_params(sexp, "public key")?;
-        let q = ecc
-            .child_value("q")
-            .ok_or_else(|| Error::Key("public key: missing `(q #…#)`".into()))?;
-        Self::from_bytes(q)
+        Self::from_bytes(&public_key_q(sexp)?)
     }
 
     /// The key from the text of a public key file.
