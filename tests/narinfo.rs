@@ -1020,3 +1020,52 @@ proptest! {
         prop_assert_eq!(x2.sigs().to_vec(), vec![nix_sig]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary (often hostile) values never make the writer panic, and
+    /// whatever it accepts reads back as given.
+    #[test]
+    fn writer_never_panics_on_arbitrary_values(
+        store_path in prop_oneof![any::<String>(), "/gnu/store/[0-9a-df-np-sv-z]{32}-.{0,8}"],
+        nar_hash in prop_oneof![any::<String>(), sha256_field()],
+        references in proptest::collection::vec(any::<String>(), 0..3),
+        deriver in proptest::option::of(any::<String>()),
+        system in proptest::option::of(any::<String>()),
+        url in any::<String>(),
+        compression in proptest::option::of(any::<String>()),
+        file_hash in proptest::option::of(any::<String>()),
+        sig in any::<String>(),
+        nix in any::<bool>(),
+    ) {
+        let f = NarinfoFields {
+            store_path,
+            nar_hash,
+            nar_size: 1,
+            references,
+            deriver,
+            system,
+            ca: None,
+            files: vec![NarFile { url: url.clone(), compression: compression.clone(), file_size: None, file_hash: file_hash.clone() }],
+        };
+        let layout = if nix { Layout::Nix } else { Layout::Guix };
+        if let Ok(n) = Narinfo::build(&f, layout) {
+            prop_assert_eq!(n.fields(), f);
+        }
+        let real = Narinfo::parse(&data(BORDEAUX)).unwrap();
+        if let Ok(n) = real.with_guix_signature(&sig) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+            prop_assert_eq!(n.signature(), Some(sig.as_str()));
+        }
+        if let Ok(n) = real.with_nix_sig(&sig) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+        }
+        let file = NarFile { url, compression, file_size: Some(3), file_hash };
+        if let Ok(n) = real.with_files(std::slice::from_ref(&file)) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+            prop_assert_eq!(n.files(), std::slice::from_ref(&file));
+        }
+        let _ = real.with_added_file(file);
+    }
+}
