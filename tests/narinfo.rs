@@ -1069,3 +1069,36 @@ proptest! {
         let _ = real.with_added_file(file);
     }
 }
+
+#[test]
+fn references_keep_file_order() {
+    let n = Narinfo::parse(&data(
+        "nix/xi429w4ddvb1r77978hm7jfb2jsn559r.gcc-3.4.6-unsorted-refs.narinfo",
+    ))
+    .unwrap();
+    let refs = n.references();
+    assert_eq!(refs[0], "a8922c0h87iilxzzvwn2hmv8x210aqb9-glibc-2.7");
+    assert_eq!(refs[1], "7w2acjgalb0cm7b3bg8yswza4l7iil9y-binutils-2.18");
+    let mut sorted = refs.to_vec();
+    sorted.sort();
+    assert_ne!(sorted, refs, "the file's order is not sorted and is kept");
+    assert_eq!(
+        n.reference_hashes().next(),
+        Some("a8922c0h87iilxzzvwn2hmv8x210aqb9")
+    );
+}
+
+#[test]
+fn several_narinfos_are_not_one() {
+    let sample = data("nix/cache.nixos.org-sample.narinfos");
+    let first_len = sample.find("\n\n").unwrap();
+    let first_lines = sample[..first_len].lines().count();
+    let err = Narinfo::parse(&sample).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "line {}: blank line inside a narinfo",
+            first_lines + 1
+        )),
+        "{err}"
+    );
+}
