@@ -465,26 +465,19 @@ fn check_sig(sig: &str, fingerprints: &[&str], keys: &[NixPublicKey]) -> Verdict
     Verdict::InvalidSignature
 }
 
-/// Combines the verdicts of several `Sig:` values: valid if any is valid;
-/// otherwise the most telling failure, in the order invalid signature (a
-/// well-formed signature by a trusted key that does not verify), corrupt
-/// signature, unauthorized key; unsigned if there are none.
-fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-    let rank = |v: Verdict| match v {
+/// How telling a failed verdict is, when several `Sig:` values fail: an
+/// invalid signature (a well-formed signature by a trusted key that does not
+/// verify) over a corrupt one over an unknown key; unsigned when there are
+/// none.
+fn rank(v: Verdict) -> u8 {
+    match v {
         Verdict::Valid => 5,
         Verdict::InvalidSignature => 4,
         Verdict::HashMismatch => 3,
         Verdict::CorruptSignature => 2,
         Verdict::UnauthorizedKey => 1,
         Verdict::Unsigned => 0,
-    };
-    verdicts.into_iter().fold(Verdict::Unsigned, |best, v| {
-        if rank(v) > rank(best) {
-            v
-        } else {
-            best
-        }
-    })
+    }
 }
 
 /// Checks one `Sig:` value (`name:base64`) over the fingerprint `fp`.
@@ -501,7 +494,18 @@ pub fn verify_sig(fp: &str, sig: &str, keys: &[NixPublicKey]) -> Verdict {
 /// good if it verifies over any of them), combining the verdicts as
 /// [`verify_narinfo`] does. No signatures gives [`Verdict::Unsigned`].
 pub fn verify_sigs<S: AsRef<str>>(fps: &[&str], sigs: &[S], keys: &[NixPublicKey]) -> Verdict {
-    combine(sigs.iter().map(|s| check_sig(s.as_ref(), fps, keys)))
+    let mut best = Verdict::Unsigned;
+    for sig in sigs {
+        let verdict = check_sig(sig.as_ref(), fps, keys);
+        if verdict == Verdict::Valid {
+            // One good signature is enough: skip the other Ed25519 checks.
+            return Verdict::Valid;
+        }
+        if rank(verdict) > rank(best) {
+            best = verdict;
+        }
+    }
+    best
 }
 
 /// The fingerprint of `narinfo` (see [`fingerprint`]): its references made
