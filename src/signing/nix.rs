@@ -10,14 +10,31 @@
 //! ([`NixPublicKey`]), the 32-byte seed followed by the 32-byte public key
 //! for a secret key ([`NixSecretKey`]).
 //!
+//! ```
+//! use narherder::signing::nix::{fingerprint, verify_sig, NixSecretKey};
+//! use narherder::signing::Verdict;
+//!
+//! let key = NixSecretKey::generate("cache.example.org-1")?;
+//! let fp = fingerprint(
+//!     "/nix/store/0a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf",
+//!     "sha256:1bb3srw3x77mnck1gk0cbnf1a9915fdrqdjb27y7rxmmlrb3dzjw",
+//!     11408,
+//!     &["/nix/store/arsnax0avamwiml7qrwn9wzbic33pyk9-polkit-0.113".to_string()],
+//! );
+//! let sig = key.sign(&fp); // the value of a `Sig:` line
+//! assert!(sig.starts_with("cache.example.org-1:"));
+//! assert_eq!(verify_sig(&fp, &sig, &[key.public_key()]), Verdict::Valid);
+//! # Ok::<(), narherder::Error>(())
+//! ```
+//!
 //! # Which Ed25519 verification
 //!
-//! Signatures are checked with ed25519-dalek's `verify_strict`, which rejects
-//! small-order public keys and small-order `R` points besides requiring a
-//! canonical `S`. That is the behaviour of libsodium's
-//! `crypto_sign_verify_detached`, which Nix itself uses, so a signature
-//! narherder accepts is one Nix accepts. Every cache.nixos.org signature in
-//! the test data passes it (`tests/nix_signatures.rs` checks all of them).
+//! Signatures are checked with ed25519-dalek's `verify_strict`, which
+//! rejects small-order public keys and small-order `R` points and requires a
+//! canonical `S`. libsodium's `crypto_sign_verify_detached`, which Nix uses,
+//! rejects the same cases, whereas plain `verify` would accept some
+//! signatures that Nix refuses. Every cache.nixos.org signature in the test
+//! data passes `verify_strict` (`tests/nix_signatures.rs` checks all 205).
 
 use std::fmt;
 use std::fs;
