@@ -19,7 +19,7 @@ use crate::{Error, Result};
 pub(crate) const DATABASE_BYTES: &str = "SELECT pg_database_size(current_database())";
 
 /// Advisory lock key taken by every writing transaction ("narherd").
-const WRITER_LOCK: i64 = 0x6e61_7268_6572_64;
+const WRITER_LOCK: i64 = 0x006e_6172_6865_7264;
 
 /// Connects to `url`, migrates the database and returns the pool and the
 /// store directory.
@@ -223,7 +223,12 @@ pub(crate) async fn get_many(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, 
         .fetch_all(pool)
         .await?;
     rows.into_iter()
-        .map(|r| Ok((position(r.0)?, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9))))
+        .map(|r| {
+            Ok((
+                position(r.0)?,
+                (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
+            ))
+        })
         .collect()
 }
 
