@@ -61,10 +61,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    // `cargo test --all-targets` runs benches once in test mode: keep it small.
+    let benching = std::env::args().any(|a| a == "--bench");
     let items: u64 = std::env::var("NARHERDER_BENCH_ITEMS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if benching { 100_000 } else { 2_000 });
     let rt = Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -74,6 +76,7 @@ fn fixture() -> Fixture {
             &StoreOptions::with_store_dir("/nix/store"),
         ))
         .unwrap();
+    rt.block_on(store.begin_bulk_load()).unwrap();
     let mut text_bytes = 0u64;
     let mut add_time = std::time::Duration::ZERO;
     let t0 = Instant::now();
@@ -84,16 +87,21 @@ fn fixture() -> Fixture {
         rt.block_on(store.add_many(&batch, AddMode::Keep)).unwrap();
         add_time += t.elapsed();
     }
+    let t = Instant::now();
+    rt.block_on(store.end_bulk_load()).unwrap();
+    let index_time = t.elapsed();
     let info = rt.block_on(store.counts()).unwrap();
     eprintln!(
-        "store bench: {} narinfos, {} references, {} items; add_many {:.0} narinfos/s \
-         ({:.2} s, parse+add {:.2} s); text {:.0} B/narinfo; database {:.0} B/narinfo",
+        "store bench: {} narinfos, {} references, {} items; bulk add_many {:.0} narinfos/s \
+         ({:.2} s, parse+add {:.2} s, reverse index {:.2} s); text {:.0} B/narinfo; \
+         database {:.0} B/narinfo",
         info.narinfos,
         info.references,
         info.items,
         items as f64 / add_time.as_secs_f64(),
         add_time.as_secs_f64(),
         t0.elapsed().as_secs_f64(),
+        index_time.as_secs_f64(),
         text_bytes as f64 / items as f64,
         info.database_bytes.unwrap_or(0) as f64 / items as f64,
     );
@@ -153,6 +161,20 @@ fn benches(c: &mut Criterion) {
             |hashes| {
                 let asked: Vec<&str> = hashes.iter().map(String::as_str).collect();
                 let got = rt.block_on(store.get_many(&asked)).unwrap();
+                assert_eq!(got.iter().filter(|g| g.is_some()).count(), 900);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("store/get_texts(1000)", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                batch(round)
+            },
+            |hashes| {
+                let asked: Vec<&str> = hashes.iter().map(String::as_str).collect();
+                let got = rt.block_on(store.get_texts(&asked)).unwrap();
                 assert_eq!(got.iter().filter(|g| g.is_some()).count(), 900);
             },
             BatchSize::SmallInput,

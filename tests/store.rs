@@ -361,6 +361,11 @@ async fn get_many_and_exists_many() {
         asked.push("");
         let got = store.get_many(&asked).await.unwrap();
         let exists = store.exists_many(&asked).await.unwrap();
+        let texts = store.get_texts(&asked).await.unwrap();
+        assert_eq!(texts.len(), asked.len());
+        for (t, g) in texts.iter().zip(&got) {
+            assert_eq!(t.as_deref(), g.as_ref().map(|g| g.text.as_str()));
+        }
         assert_eq!(got.len(), asked.len());
         assert_eq!(exists.len(), asked.len());
         for (i, h) in asked.iter().enumerate() {
@@ -378,6 +383,7 @@ async fn get_many_and_exists_many() {
         }
         assert!(store.get_many(&[]).await.unwrap().is_empty());
         assert!(store.exists_many(&[]).await.unwrap().is_empty());
+        assert!(store.get_texts(&[]).await.unwrap().is_empty());
         assert_eq!(store.get("not-a-hash").await.unwrap(), None);
         assert_eq!(store.get(&hashes[1]).await.unwrap(), None);
         store.close().await;

@@ -378,6 +378,30 @@ impl Store {
         Ok(out)
     }
 
+    /// The texts to serve for many hash parts, in one statement (the
+    /// serving path's batch lookup): entry *i* answers `hashes[i]`.
+    pub async fn get_texts(&self, hashes: &[&str]) -> Result<Vec<Option<String>>> {
+        let (keys, slots) = keys_of(hashes);
+        let mut out: Vec<Option<String>> = vec![None; hashes.len()];
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => sqlite::get_texts(pool, &keys).await?,
+            Backend::Postgres(pool) => postgres::get_texts(pool, &keys).await?,
+        };
+        for (pos, text) in rows {
+            let positions = slots_of(&slots, pos)?;
+            if let Some((&last, rest)) = positions.split_last() {
+                for &slot in rest {
+                    out[slot] = Some(text.clone());
+                }
+                out[last] = Some(text);
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether each hash part has a stored narinfo, in one statement.
     pub async fn exists_many(&self, hashes: &[&str]) -> Result<Vec<bool>> {
         let (keys, slots) = keys_of(hashes);

@@ -87,6 +87,8 @@ const INSERT_FILES: &str = "INSERT INTO nar_files \
 const GET_MANY: &str = "SELECT j.ord, i.hash, n.name, n.text, n.nar_hash, n.nar_size, \
      n.deriver, n.system, n.ca, n.added_at FROM UNNEST($1::bytea[]) WITH ORDINALITY AS j(h, ord) \
      JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
+const GET_TEXTS: &str = "SELECT j.ord, n.text FROM UNNEST($1::bytea[]) WITH ORDINALITY \
+     AS j(h, ord) JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
 const EXISTS_MANY: &str = "SELECT j.ord FROM UNNEST($1::bytea[]) WITH ORDINALITY AS j(h, ord) \
      JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
 
@@ -242,6 +244,17 @@ pub(crate) async fn get_many(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, 
                 (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
             ))
         })
+        .collect()
+}
+
+/// Texts of the stored narinfos among `keys`, with their positions.
+pub(crate) async fn get_texts(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, String)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(GET_TEXTS)
+        .bind(key_slices(keys))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(k, t)| Ok((position(k)?, t)))
         .collect()
 }
 

@@ -183,6 +183,8 @@ const INSERT_FILES: &str =
 const GET_MANY: &str = "SELECT j.key, i.hash, n.name, n.text, n.nar_hash, n.nar_size, \
      n.deriver, n.system, n.ca, n.added_at FROM json_each($1) j CROSS JOIN items i \
      CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
+const GET_TEXTS: &str = "SELECT j.key, n.text FROM json_each($1) j CROSS JOIN items i \
+     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
 const EXISTS_MANY: &str = "SELECT j.key FROM json_each($1) j CROSS JOIN items i \
      CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
 
@@ -329,6 +331,17 @@ pub(crate) async fn get_many(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<(usi
                 (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
             ))
         })
+        .collect()
+}
+
+/// Texts of the stored narinfos among `keys`, with their positions.
+pub(crate) async fn get_texts(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<(usize, String)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(GET_TEXTS)
+        .bind(json_keys(keys))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(k, t)| Ok((position(k)?, t)))
         .collect()
 }
 
