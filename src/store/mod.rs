@@ -17,9 +17,20 @@
 //! wholly present or absent. Several processes may read while one writes.
 //!
 //! Layout (see `migrations/`): `items` interns every hash part the store has
-//! heard of (stored narinfos and the items they reference) as a 20-byte key
-//! with an integer id; `narinfos` holds the text and fields; `refs` the
-//! edges between item ids; `nar_files` the archives.
+//! heard of (stored narinfos and the items they reference, stored or not) as
+//! a 20-byte key with an integer id; `narinfos` holds one row per narinfo
+//! (its id grows with every insertion; `item_id` says which item it
+//! describes) with the text and fields; `refs` holds the edges from a
+//! narinfo row to referenced item ids, clustered by narinfo so that a
+//! recursive walk reads a node's edges with one seek; `nar_files` the
+//! archives. Because new narinfo rows always get the next id, an import in
+//! any order appends to `narinfos`, `refs` and `nar_files`; only `items`'
+//! hash index and the reverse-edge index (`refs_to`, which
+//! [`Store::begin_bulk_load`] defers) take random inserts.
+//!
+//! Writes: SQLite writers take the database lock up front (`BEGIN
+//! IMMEDIATE`, busy timeout 5 s); PostgreSQL writers take a transaction-level
+//! advisory lock. Readers never wait for writers (WAL / MVCC).
 //!
 //! Lookups by hash treat a string that is not a 32-character nix-base32 hash
 //! part as a miss: such a key can never be stored.
