@@ -323,6 +323,10 @@ impl Store {
     /// narinfo ([`AddOutcome::Conflict`]) and do not stop the others; a
     /// narinfo for another store directory fails the whole call before
     /// anything is written. Later entries see earlier ones of the same call.
+    ///
+    /// For large imports call [`Store::begin_bulk_load`] first and
+    /// [`Store::end_bulk_load`] after the last batch (about 4× cheaper per
+    /// narinfo, see BENCHMARKS.md); batches of a few thousand work well.
     pub async fn add_many(&self, narinfos: &[Narinfo], mode: AddMode) -> Result<Vec<AddOutcome>> {
         if narinfos.is_empty() {
             return Ok(Vec::new());
