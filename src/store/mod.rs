@@ -217,13 +217,18 @@ mod sql {
            SELECT r.to_id FROM c JOIN narinfos n ON n.item_id = c.id \
            JOIN refs r ON r.from_id = n.id) \
          SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-    /// Items from which an item is reachable (uses the reverse index).
-    pub const REFERRERS: &str = "WITH RECURSIVE c(id) AS ( \
-           SELECT id FROM items WHERE hash = $1 \
+    /// Items from which an item is reachable (uses the reverse index). The
+    /// walk goes over narinfo ids, so each step looks a narinfo up once per
+    /// node, not once per edge; the item itself is added at the end.
+    pub const REFERRERS: &str = "WITH RECURSIVE c(nid) AS ( \
+           SELECT r.from_id FROM items i JOIN refs r ON r.to_id = i.id WHERE i.hash = $1 \
            UNION \
-           SELECT n.item_id FROM c JOIN refs r ON r.to_id = c.id \
-           JOIN narinfos n ON n.id = r.from_id) \
-         SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
+           SELECT r.from_id FROM c JOIN narinfos n ON n.id = c.nid \
+           JOIN refs r ON r.to_id = n.item_id) \
+         SELECT i.hash FROM ( \
+           SELECT n.item_id AS id FROM c JOIN narinfos n ON n.id = c.nid \
+           UNION SELECT id FROM items WHERE hash = $1) x \
+         JOIN items i ON i.id = x.id ORDER BY i.hash";
     pub const COUNTS: &str = "SELECT \
            (SELECT COUNT(*) FROM narinfos), \
            (SELECT COUNT(*) FROM refs), \
