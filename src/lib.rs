@@ -16,6 +16,7 @@ pub mod error;
 pub mod narinfo;
 pub mod nix32;
 pub mod signing;
+pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};
