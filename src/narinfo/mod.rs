@@ -11,7 +11,7 @@
 mod parse;
 mod write;
 
-pub use parse::{parse_many, MAX_LINES, MAX_NARINFO_BYTES};
+pub use parse::{parse_many, MAX_LINES, MAX_NAME_LEN, MAX_NARINFO_BYTES, MAX_REFERENCES};
 pub use write::{Layout, NarinfoFields};
 
 /// One downloadable archive of a store item: the i-th `URL`, `Compression`,
@@ -156,5 +156,37 @@ impl Narinfo {
     /// The hash parts of the references (first 32 characters of each).
     pub fn reference_hashes(&self) -> impl Iterator<Item = &str> {
         self.references.iter().map(|r| &r[..32])
+    }
+
+    /// The NAR's SHA-256 digest (from `NarHash`, nix32 or hex).
+    pub fn nar_hash_bytes(&self) -> [u8; 32] {
+        // The parser only accepts NarHash values that decode, so the fallback
+        // is unreachable for a Narinfo built by this crate.
+        parse::decode_sha256(&self.nar_hash).unwrap_or([0; 32])
+    }
+
+    /// `NarHash` in the nix32 spelling, `sha256:<52 chars>`, converting hex
+    /// when the text has hex. Nix signature fingerprints use this form.
+    pub fn nar_hash_nix32(&self) -> String {
+        if self.nar_hash.len() == "sha256:".len() + 52 {
+            self.nar_hash.clone()
+        } else {
+            format!("sha256:{}", crate::nix32::encode(&self.nar_hash_bytes()))
+        }
+    }
+
+    /// The fields a writer would need to produce this narinfo again
+    /// (signatures and unknown keys excluded).
+    pub fn fields(&self) -> NarinfoFields {
+        NarinfoFields {
+            store_path: self.store_path.clone(),
+            nar_hash: self.nar_hash.clone(),
+            nar_size: self.nar_size,
+            references: self.references.clone(),
+            deriver: self.deriver.clone(),
+            system: self.system.clone(),
+            ca: self.ca.clone(),
+            files: self.files.clone(),
+        }
     }
 }
