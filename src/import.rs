@@ -553,7 +553,7 @@ async fn write_batch(
     let mode = if opts.replace {
         AddMode::Replace
     } else {
-        AddMode::Insert
+        AddMode::Keep
     };
     let narinfos: Vec<Narinfo> = unique.iter().map(|p| p.narinfo.clone()).collect();
     let outcomes = match store.add_many(&narinfos, mode).await {
@@ -578,7 +578,7 @@ async fn write_batch(
     let mut stored = Vec::with_capacity(unique.len());
     for (item, outcome) in unique.into_iter().zip(outcomes) {
         match outcome {
-            Ok(AddOutcome::Added) => report.new += 1,
+            Ok(AddOutcome::Inserted) => report.new += 1,
             Ok(AddOutcome::Unchanged) => report.unchanged += 1,
             Ok(AddOutcome::Replaced) => report.replaced += 1,
             Ok(AddOutcome::Conflict) => {

@@ -17,6 +17,7 @@ pub mod narinfo;
 pub mod nix32;
 pub mod signing;
 pub mod storage;
+pub mod synth;
 pub mod store;
 
 pub use error::{Error, Result};

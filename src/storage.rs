@@ -409,7 +409,7 @@ impl std::fmt::Display for CheckReport {
 }
 
 /// Narinfos fetched per page by [`check`].
-const CHECK_PAGE: usize = 5000;
+const CHECK_PAGE: u32 = 5000;
 
 /// Compares the store with a storage directory: reports (through `report`,
 /// as they are found) narinfos whose nar file is missing or whose URL
@@ -417,7 +417,6 @@ const CHECK_PAGE: usize = 5000;
 ///
 /// The store is read a page at a time; only the set of nar file names of
 /// the storage directory is held in memory.
-#[cfg(any())]
 pub async fn check(
     store: &crate::store::Store,
     storage: &NarStorage,
@@ -437,12 +436,13 @@ pub async fn check(
     let mut after: Option<String> = None;
     loop {
         let page = store.list(after.as_deref(), CHECK_PAGE).await?;
-        let hashes: Vec<String> = page.iter().map(|i| i.hash.clone()).collect();
-        let texts = store.get_many(&hashes).await?;
-        for (hash, text) in hashes.iter().zip(texts) {
-            let Some(text) = text else { continue };
+        let hashes: Vec<&str> = page.iter().map(String::as_str).collect();
+        let stored = store.get_many(&hashes).await?;
+        for (hash, stored) in page.iter().zip(stored) {
+            // Removed between the two queries: nothing to check.
+            let Some(stored) = stored else { continue };
             out.narinfos += 1;
-            let narinfo = crate::Narinfo::parse(&text)?;
+            let narinfo = crate::Narinfo::parse(&stored.text)?;
             for file in narinfo.files() {
                 match url_to_relative(&file.url) {
                     Ok(rel) => {
@@ -468,7 +468,7 @@ pub async fn check(
             }
         }
         match page.last() {
-            Some(last) if page.len() == CHECK_PAGE => after = Some(last.hash.clone()),
+            Some(last) if page.len() == CHECK_PAGE as usize => after = Some(last.clone()),
             _ => break,
         }
     }

@@ -83,9 +83,11 @@ async fn imports_nix_fixtures_and_multi_record_files() {
             .iter()
             .map(|(_, r)| r.as_ref().unwrap().hash_part().to_string())
             .collect();
-        let texts = store.get_many(&hashes).await.unwrap();
-        for ((_, record), text) in records.iter().zip(&texts) {
-            assert_eq!(text.as_deref(), Some(record.as_ref().unwrap().text()), "{backend}");
+        let keys: Vec<&str> = hashes.iter().map(String::as_str).collect();
+        let stored = store.get_many(&keys).await.unwrap();
+        for ((_, record), stored) in records.iter().zip(&stored) {
+            let text = stored.as_ref().map(|s| s.text.as_str());
+            assert_eq!(text, Some(record.as_ref().unwrap().text()), "{backend}");
         }
         let distinct: std::collections::HashSet<&String> = hashes.iter().collect();
         let edge = narinfo_files(&data("nix"));

@@ -29,12 +29,15 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
     store.close().await;
     let c = counts?;
     println!("database:    {}", ctx.database);
-    println!("store dir:   {}", c.store_dir);
+    println!("store dir:   {}", store.store_dir());
     println!("narinfos:    {}", c.narinfos);
+    println!("items:       {}", c.items);
     println!("references:  {}", c.references);
     println!("nar files:   {}", c.nar_files);
-    println!("nar size:    {} ({} bytes)", human(c.nar_size), c.nar_size);
-    println!("file size:   {} ({} bytes)", human(c.file_size), c.file_size);
-    println!("text size:   {} ({} bytes)", human(c.text_bytes), c.text_bytes);
+    println!("nar size:    {} ({} bytes)", human(c.total_nar_size), c.total_nar_size);
+    println!("file size:   {} ({} bytes)", human(c.total_file_size), c.total_file_size);
+    if let Some(bytes) = c.database_bytes {
+        println!("database size: {} ({} bytes)", human(bytes), bytes);
+    }
     Ok(0)
 }

@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 /// Items fetched per query.
-const PAGE: usize = 10_000;
+const PAGE: u32 = 10_000;
 
 /// Runs `narherder list`.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
@@ -29,16 +29,16 @@ async fn list(store: &narherder::store::Store, paths: bool) -> anyhow::Result<()
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut after: Option<String> = None;
     loop {
-        let page = store.list(after.as_deref(), PAGE).await?;
+        let page = if paths {
+            store.list_paths(after.as_deref(), PAGE).await?
+        } else {
+            store.list(after.as_deref(), PAGE).await?
+        };
         for item in &page {
-            if paths {
-                writeln!(out, "{}", item.store_path)?;
-            } else {
-                writeln!(out, "{}", item.hash)?;
-            }
+            writeln!(out, "{item}")?;
         }
         match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.hash.clone()),
+            Some(last) if page.len() == PAGE as usize => after = Some(last.clone()),
             _ => break,
         }
     }

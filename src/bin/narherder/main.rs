@@ -57,7 +57,7 @@ impl Ctx {
     pub async fn open(&self) -> narherder::Result<narherder::store::Store> {
         let mut options = narherder::store::StoreOptions::default();
         if let Some(dir) = &self.store_dir {
-            options.store_dir = dir.clone();
+            options.store_dir = Some(dir.clone());
         }
         narherder::store::Store::open(&self.database, &options).await
     }

@@ -39,20 +39,21 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     }
     let store = ctx.open().await?;
-    let texts = store.get_many(&hashes).await;
+    let keys: Vec<&str> = hashes.iter().map(String::as_str).collect();
+    let stored = store.get_many(&keys).await;
     store.close().await;
-    let texts = texts?;
+    let stored = stored?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut first = true;
-    for (hash, text) in hashes.iter().zip(texts) {
-        match text {
-            Some(text) => {
+    for (hash, stored) in hashes.iter().zip(stored) {
+        match stored {
+            Some(stored) => {
                 if !first {
                     out.write_all(b"\n")?;
                 }
                 first = false;
-                out.write_all(text.as_bytes())?;
+                out.write_all(stored.text.as_bytes())?;
             }
             None => {
                 eprintln!("narherder: {hash}: not in the store");
