@@ -355,12 +355,12 @@ pub(crate) fn parse_at(text: &str, line_offset: usize, store_dir: Option<&str>) 
     if nar_size.is_none() {
         return Err(Error::narinfo(0, "NarSize", "missing"));
     }
-    if urls.is_empty() {
-        return Err(Error::narinfo(0, "URL", "missing"));
-    }
     check_group_count("Compression", compressions.iter().map(|c| c.0), urls.len())?;
     check_group_count("FileSize", file_sizes.iter().map(|c| c.0), urls.len())?;
     check_group_count("FileHash", file_hashes.iter().map(|c| c.0), urls.len())?;
+    if urls.is_empty() {
+        return Err(Error::narinfo(0, "URL", "missing"));
+    }
 
     let signed_len = signature.map_or(text.len(), |(_, start, _)| start);
     let essentials_signed = sp_start < signed_len
@@ -492,7 +492,8 @@ fn check_group_count(
             line,
             field,
             format!(
-                "{n} {field} lines but only {nurls} URL line{} (the i-th {field} belongs to the i-th URL)",
+                "{n} {field} line{} but only {nurls} URL line{} (the i-th {field} belongs to the i-th URL)",
+                if n == 1 { "" } else { "s" },
                 if nurls == 1 { "" } else { "s" }
             ),
         ));
@@ -526,6 +527,11 @@ pub(crate) fn check_base_name(s: &str) -> std::result::Result<(), String> {
     let (Some(hash), Some(&dash), Some(name)) = (b.get(..32), b.get(32), b.get(33..)) else {
         return Err("expected <32 nix-base32 chars>-<name>".to_string());
     };
+    if let Some(i) = b.iter().position(|&c| c == b'-').filter(|&i| i < 32) {
+        return Err(format!(
+            "hash part is {i} characters long, expected 32 before the `-`"
+        ));
+    }
     if let Some(i) = hash.iter().position(|&c| !nix32::is_nix32_char(c)) {
         return Err(format!(
             "hash part must be 32 nix-base32 characters (0-9, a-z without e, o, t, u); character {} is not",
