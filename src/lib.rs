@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod import;
 pub mod narinfo;
 pub mod nix32;
 pub mod signing;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use narherder::import::{self, ImportOptions, ImportProgress, ImportReport, ImportSource, Rejection};
 use narherder::signing::Verdict;
 use narherder::storage::{self, CheckProblem, NarFilesMode, NarStorage};
-use narherder::store::Store;
+use narherder::store::{Store, StoreOptions};
 use narherder::synth::{self, FileLayout, Flavour, SynthOptions};
 use narherder::Narinfo;
 
@@ -53,7 +53,9 @@ fn narinfo_files(dir: &Path) -> Vec<(PathBuf, String)> {
 
 #[tokio::test]
 async fn imports_guix_fixtures_byte_for_byte() {
-    for (backend, store) in common::stores("guix_fixtures", "/gnu/store").await {
+    common::for_each_backend("guix_fixtures", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
         let (report, rejected) = run(&store, &dir_source(&data("guix")), &ImportOptions::default()).await;
         assert_eq!(report.new, 5, "{backend}: {report}");
         assert!(rejected.is_empty(), "{backend}: {rejected:?}");
@@ -63,12 +65,17 @@ async fn imports_guix_fixtures_byte_for_byte() {
             let stored = store.get_text(n.hash_part()).await.unwrap();
             assert_eq!(stored.as_deref(), Some(text.as_str()), "{backend}: {}", path.display());
         }
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn imports_nix_fixtures_and_multi_record_files() {
-    for (backend, store) in common::stores("nix_fixtures", "/nix/store").await {
+    common::for_each_backend("nix_fixtures", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
         let sources = vec![
             ImportSource::Path(data("nix")),
             ImportSource::Path(data("nix/cache.nixos.org-sample.narinfos")),
@@ -97,7 +104,10 @@ async fn imports_nix_fixtures_and_multi_record_files() {
             .count();
         assert_eq!(report.new as usize, distinct.len() + extra, "{backend}: {report}");
         assert_eq!(report.unchanged as usize, 205 - distinct.len() - extra, "{backend}");
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 /// A directory of good narinfos with bad files mixed in.
@@ -134,11 +144,14 @@ fn mixed_dir(tmp: &Path) -> Vec<(PathBuf, usize, &'static str)> {
 
 #[tokio::test]
 async fn bad_files_are_reported_and_skipped() {
-    for (backend, store) in common::stores("bad_files", "/gnu/store").await {
+    common::for_each_backend("bad_files", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
         let tmp = tempfile::tempdir().unwrap();
         let bad = mixed_dir(tmp.path());
         let (report, rejected) = run(&store, &dir_source(tmp.path()), &ImportOptions::default()).await;
         assert_eq!(report.new, 5, "{backend}: {report}");
+        eprintln!("{}", rejected.join("\n"));
         assert_eq!(report.rejections.len(), bad.len(), "{backend}: {rejected:?}");
         assert_eq!(rejected.len(), bad.len(), "{backend}: progress saw every rejection");
         for (path, line, what) in &bad {
@@ -150,12 +163,17 @@ async fn bad_files_are_reported_and_skipped() {
         }
         assert!(rejected.iter().any(|r| r.contains("/nix/store") && r.contains("/gnu/store")));
         assert_eq!(store.counts().await.unwrap().narinfos, 5, "{backend}");
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn reimport_is_idempotent_and_conflicts_need_replace() {
-    for (backend, store) in common::stores("reimport", "/gnu/store").await {
+    common::for_each_backend("reimport", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
         let src = dir_source(&data("guix"));
         let (first, _) = run(&store, &src, &ImportOptions::default()).await;
         assert_eq!((first.new, first.unchanged), (5, 0), "{backend}");
@@ -179,12 +197,17 @@ async fn reimport_is_idempotent_and_conflicts_need_replace() {
         assert_eq!(replaced.replaced, 1, "{backend}: {replaced} {rejected:?}");
         let hash = Narinfo::parse(&changed).unwrap().hash_part().to_string();
         assert_eq!(store.get_text(&hash).await.unwrap().as_deref(), Some(changed.as_str()));
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn verifier_rejects_what_it_should() {
-    for (backend, store) in common::stores("verifier", "/gnu/store").await {
+    common::for_each_backend("verifier", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
         let verify: import::Verifier = Arc::new(|n: &Narinfo| match n.signature() {
             Some(sig) if sig.starts_with("1;testhost;") => Verdict::Valid,
             Some(_) => Verdict::UnauthorizedKey,
@@ -198,7 +221,10 @@ async fn verifier_rejects_what_it_should() {
         let stored = store.get_text("0123456789abcdfghijklmnpqrsvwxyz").await.unwrap();
         assert!(stored.is_some(), "{backend}");
         assert!(store.get_text("cs56i9digj9qg1bd383cmxc6xrfpdn9n").await.unwrap().is_none());
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -304,7 +330,9 @@ fn synthetic_cache(dir: &Path, count: usize) {
 #[tokio::test]
 async fn copy_and_hardlink_put_files_where_the_url_says_and_check_finds_problems() {
     use std::os::unix::fs::MetadataExt;
-    for (backend, store) in common::stores("nar_files", "/nix/store").await {
+    common::for_each_backend("nar_files", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         synthetic_cache(&cache, 40);
@@ -350,12 +378,17 @@ async fn copy_and_hardlink_put_files_where_the_url_says_and_check_finds_problems
             url: first.files()[0].url.clone(),
         }));
         assert!(problems.contains(&CheckProblem::Orphan { path: "nar/orphan.nar.xz".into() }));
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn generated_caches_import_whole() {
-    for (backend, store) in common::stores("generated", "/gnu/store").await {
+    common::for_each_backend("generated", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
         let tmp = tempfile::tempdir().unwrap();
         let summary = synth::write_cache(
             tmp.path(),
@@ -378,5 +411,8 @@ async fn generated_caches_import_whole() {
             let n = Narinfo::parse(text).unwrap();
             assert_eq!(store.get_text(n.hash_part()).await.unwrap().as_deref(), Some(text.as_str()));
         }
-    }
+        store.close().await;
+        db
+    })
+    .await;
 }
