@@ -38,10 +38,17 @@ fn bench_import(c: &mut Criterion) {
             |db_dir| {
                 rt.block_on(async {
                     let url = format!("sqlite://{}", db_dir.path().join("bench.db").display());
-                    let store = Store::open(&url, &StoreOptions::default()).await.expect("open");
-                    let report = import(&store, &sources, &ImportOptions::default(), Arc::new(NoProgress))
+                    let store = Store::open(&url, &StoreOptions::default())
                         .await
-                        .expect("import");
+                        .expect("open");
+                    let report = import(
+                        &store,
+                        &sources,
+                        &ImportOptions::default(),
+                        Arc::new(NoProgress),
+                    )
+                    .await
+                    .expect("import");
                     assert_eq!(report.new as usize, COUNT);
                     store.close().await;
                 });

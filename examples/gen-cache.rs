@@ -39,7 +39,11 @@ fn main() -> ExitCode {
     let opts = SynthOptions {
         count: args.count,
         seed: args.seed,
-        flavour: if args.nix { Flavour::Nix } else { Flavour::Guix },
+        flavour: if args.nix {
+            Flavour::Nix
+        } else {
+            Flavour::Guix
+        },
         layout: if args.two_level {
             FileLayout::TwoLevel
         } else {

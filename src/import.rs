@@ -368,7 +368,8 @@ fn walk(
                             stdin: false,
                         });
                         if chunk.len() >= WALK_CHUNK {
-                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
+                            let full =
+                                std::mem::replace(&mut chunk, Vec::with_capacity(WALK_CHUNK));
                             if work_tx.send(full).is_err() {
                                 return;
                             }
@@ -453,7 +454,10 @@ fn read_file(
         Ok(t) => t,
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
-            let line = 1 + e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count();
+            let line = 1 + e.as_bytes()[..valid]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
             return rejections.push(reject(line, "not valid UTF-8".into()));
         }
     };
@@ -564,9 +568,10 @@ async fn write_batch(
             let mut v = Vec::with_capacity(narinfos.len());
             for n in &narinfos {
                 match store.add_many(std::slice::from_ref(n), mode).await {
-                    Ok(mut o) => v.push(o.pop().ok_or_else(|| {
-                        Error::Store("add_many returned no outcome".into())
-                    })),
+                    Ok(mut o) => v.push(
+                        o.pop()
+                            .ok_or_else(|| Error::Store("add_many returned no outcome".into())),
+                    ),
                     Err(e) if is_item_error(&e) => v.push(Err(e)),
                     Err(e) => return Err(e),
                 }
@@ -631,7 +636,10 @@ async fn write_batch(
 fn is_item_error(e: &Error) -> bool {
     matches!(
         e,
-        Error::Conflict { .. } | Error::Store(_) | Error::Narinfo { .. } | Error::InvalidArgument(_)
+        Error::Conflict { .. }
+            | Error::Store(_)
+            | Error::Narinfo { .. }
+            | Error::InvalidArgument(_)
     )
 }
 

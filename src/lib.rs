@@ -18,8 +18,8 @@ pub mod narinfo;
 pub mod nix32;
 pub mod signing;
 pub mod storage;
-pub mod synth;
 pub mod store;
+pub mod synth;
 
 pub use error::{Error, Result};
 pub use narinfo::Narinfo;

@@ -81,7 +81,8 @@ pub enum Placed {
 /// storage directory, or explains why it cannot be one. See the module
 /// documentation for the rules.
 pub fn url_to_relative(url: &str) -> Result<String> {
-    let bad = |why: &str| Error::InvalidArgument(format!("nar URL `{}`: {why}", url.escape_debug()));
+    let bad =
+        |why: &str| Error::InvalidArgument(format!("nar URL `{}`: {why}", url.escape_debug()));
     let path = if let Some(rest) = strip_prefix_ignore_case(url, "http://")
         .or_else(|| strip_prefix_ignore_case(url, "https://"))
     {
@@ -90,7 +91,9 @@ pub fn url_to_relative(url: &str) -> Result<String> {
             None => return Err(bad("has no path")),
         }
     } else if url.contains("://") {
-        return Err(bad("only relative URLs, absolute paths and http(s) URLs are accepted"));
+        return Err(bad(
+            "only relative URLs, absolute paths and http(s) URLs are accepted",
+        ));
     } else {
         url
     };
@@ -126,7 +129,8 @@ pub fn url_to_relative(url: &str) -> Result<String> {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// Decodes `%XX` escapes once. The result must be UTF-8.
@@ -257,9 +261,7 @@ impl NarStorage {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     return Ok(Placed::AlreadyPresent)
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(Error::io(source, e))
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::io(source, e)),
                 // Another file system, or links not permitted: copy.
                 Err(_) => {}
             }
@@ -303,7 +305,10 @@ impl NarStorage {
                 continue;
             }
             if let Ok(rel) = entry.path().strip_prefix(&self.root) {
-                files.insert(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+                files.insert(
+                    rel.to_string_lossy()
+                        .replace(std::path::MAIN_SEPARATOR, "/"),
+                );
             }
         }
         Ok(files)

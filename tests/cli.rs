@@ -12,7 +12,9 @@ use narherder::synth::{self, FileLayout, Flavour, SynthOptions};
 use narherder::Narinfo;
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 /// A temporary directory with a database URL inside it.
@@ -22,7 +24,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn db_path(&self) -> PathBuf {
         self.dir.path().join("narherder.db")
@@ -67,7 +71,11 @@ fn import_then_show_is_byte_identical() {
     let guix = data("guix");
     let out = env.run(&["import", guix.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("imported 5 (new 5, unchanged 0, replaced 0), rejected 0"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 5 (new 5, unchanged 0, replaced 0), rejected 0"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let files = guix_files();
     for (hash, body) in &files {
@@ -94,7 +102,11 @@ fn import_then_show_is_byte_identical() {
     // Re-import: all unchanged.
     let out = env.run(&["import", guix.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("imported 5 (new 0, unchanged 5, replaced 0)"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 5 (new 0, unchanged 5, replaced 0)"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -107,7 +119,10 @@ fn list_and_info() {
     assert_eq!(out.status.code(), Some(0));
     let mut listed: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
     listed.sort();
-    assert_eq!(listed, files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        listed,
+        files.iter().map(|f| f.0.clone()).collect::<Vec<_>>()
+    );
     let out = env.run(&["list", "--paths"]);
     let mut paths: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
     paths.sort();
@@ -120,8 +135,15 @@ fn list_and_info() {
     let out = env.run(&["info"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let info = text(&out.stdout);
-    assert!(info.lines().any(|l| l.starts_with("narinfos:") && l.ends_with(" 5")), "{info}");
-    let nar_size: u64 = files.iter().map(|f| Narinfo::parse(&f.1).unwrap().nar_size()).sum();
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("narinfos:") && l.ends_with(" 5")),
+        "{info}"
+    );
+    let nar_size: u64 = files
+        .iter()
+        .map(|f| Narinfo::parse(&f.1).unwrap().nar_size())
+        .sum();
     assert!(info.contains(&format!("({nar_size} bytes)")), "{info}");
 }
 
@@ -137,12 +159,20 @@ fn rejected_files_give_status_1_and_path_line_reasons() {
     let out = env.run(&["import", src.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("{}:1: ", src.join("broken.narinfo").display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:1: ", src.join("broken.narinfo").display())),
+        "{err}"
+    );
     assert!(err.contains("imported 5 (new 5"), "{err}");
     assert!(err.contains("rejected 1"), "{err}");
     // Usage errors are 2.
     assert_eq!(env.run(&["import"]).status.code(), Some(2));
-    assert_eq!(env.run(&["import", "--nar-files", "move", "x"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["import", "--nar-files", "move", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -159,8 +189,15 @@ fn import_from_stdin() {
     child.stdin.take().unwrap().write_all(&sample).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("imported 200 (new 200"), "{}", text(&out.stderr));
-    let first = narherder::narinfo::parse_many(&text(&sample)).remove(0).1.unwrap();
+    assert!(
+        text(&out.stderr).contains("imported 200 (new 200"),
+        "{}",
+        text(&out.stderr)
+    );
+    let first = narherder::narinfo::parse_many(&text(&sample))
+        .remove(0)
+        .1
+        .unwrap();
     let out = env.run(&["show", first.hash_part()]);
     assert_eq!(out.stdout, first.text().as_bytes());
 }
@@ -171,7 +208,13 @@ fn check_reports_missing_and_orphans() {
     let cache = env.dir.path().join("cache");
     synth::write_cache(
         &cache,
-        &SynthOptions { count: 30, seed: 2, flavour: Flavour::Guix, layout: FileLayout::Flat, nar_files: true },
+        &SynthOptions {
+            count: 30,
+            seed: 2,
+            flavour: Flavour::Guix,
+            layout: FileLayout::Flat,
+            nar_files: true,
+        },
     )
     .unwrap();
     let storage = env.dir.path().join("storage");
@@ -185,17 +228,36 @@ fn check_reports_missing_and_orphans() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = env.run(&["check", "--storage", storage.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     // Remove one nar file, add an orphan.
-    let victim = fs::read_dir(storage.join("nar/lzip")).unwrap().next().unwrap().unwrap().path();
+    let victim = fs::read_dir(storage.join("nar/lzip"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     fs::remove_file(&victim).unwrap();
     fs::write(storage.join("nar/lzip/stray"), "x").unwrap();
     let out = env.run(&["check", "--storage", storage.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let report = text(&out.stdout);
     let victim_name = victim.file_name().unwrap().to_string_lossy().to_string();
-    assert!(report.lines().any(|l| l.starts_with("missing\t") && l.ends_with(&format!("nar/lzip/{victim_name}"))), "{report}");
-    assert!(report.lines().any(|l| l == "orphan\tnar/lzip/stray"), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("missing\t") && l.ends_with(&format!("nar/lzip/{victim_name}"))),
+        "{report}"
+    );
+    assert!(
+        report.lines().any(|l| l == "orphan\tnar/lzip/stray"),
+        "{report}"
+    );
     assert_eq!(report.lines().count(), 2, "{report}");
 }
 
@@ -206,7 +268,13 @@ fn kill_9_during_import_leaves_a_consistent_database() {
     let count = 20_000;
     synth::write_cache(
         &cache,
-        &SynthOptions { count, seed: 9, flavour: Flavour::Guix, layout: FileLayout::TwoLevel, nar_files: false },
+        &SynthOptions {
+            count,
+            seed: 9,
+            flavour: Flavour::Guix,
+            layout: FileLayout::TwoLevel,
+            nar_files: false,
+        },
     )
     .unwrap();
     // Create the database first, so that polling it below sees a schema.
@@ -238,7 +306,12 @@ fn kill_9_during_import_leaves_a_consistent_database() {
         .arg("PRAGMA integrity_check;")
         .output()
         .expect("sqlite3 CLI");
-    assert_eq!(text(&integrity.stdout).trim(), "ok", "{}", text(&integrity.stderr));
+    assert_eq!(
+        text(&integrity.stdout).trim(),
+        "ok",
+        "{}",
+        text(&integrity.stderr)
+    );
 
     // Every stored narinfo is byte-identical to its source file.
     let out = env.run(&["list"]);
@@ -259,7 +332,10 @@ fn kill_9_during_import_leaves_a_consistent_database() {
             let file = synth::narinfo_path(&cache, h, FileLayout::TwoLevel);
             expected.extend(fs::read(file).unwrap());
         }
-        assert!(out.stdout == expected, "stored texts differ from their files");
+        assert!(
+            out.stdout == expected,
+            "stored texts differ from their files"
+        );
     }
     // And the import can simply be run again to completion.
     let out = env.run(&["import", cache.to_str().unwrap()]);

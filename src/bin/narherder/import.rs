@@ -72,7 +72,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         anyhow::bail!("--nar-files {} needs --storage DIR", nar_files.as_str());
     }
     let store = ctx.open().await?;
-    let sources: Vec<ImportSource> = args.paths.iter().map(|p| ImportSource::from_arg(p)).collect();
+    let sources: Vec<ImportSource> = args
+        .paths
+        .iter()
+        .map(|p| ImportSource::from_arg(p))
+        .collect();
     let opts = ImportOptions {
         batch_size: args.batch_size.max(1),
         replace: args.replace,
@@ -86,10 +90,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         ProgressBar::hidden()
     };
     pb.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} files, {per_sec}, ETA {eta}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files, {per_sec}, ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let bar = Arc::new(Bar(pb.clone()));
     let result = lib::import(&store, &sources, &opts, bar).await;
@@ -97,5 +99,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     store.close().await;
     let report = result?;
     eprintln!("{report}");
-    Ok(if report.rejections.is_empty() { 0 } else { EXIT_PARTIAL })
+    Ok(if report.rejections.is_empty() {
+        0
+    } else {
+        EXIT_PARTIAL
+    })
 }

@@ -34,8 +34,16 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
     println!("items:       {}", c.items);
     println!("references:  {}", c.references);
     println!("nar files:   {}", c.nar_files);
-    println!("nar size:    {} ({} bytes)", human(c.total_nar_size), c.total_nar_size);
-    println!("file size:   {} ({} bytes)", human(c.total_file_size), c.total_file_size);
+    println!(
+        "nar size:    {} ({} bytes)",
+        human(c.total_nar_size),
+        c.total_nar_size
+    );
+    println!(
+        "file size:   {} ({} bytes)",
+        human(c.total_file_size),
+        c.total_file_size
+    );
     if let Some(bytes) = c.database_bytes {
         println!("database size: {} ({} bytes)", human(bytes), bytes);
     }
