@@ -80,7 +80,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         ImportOptions {
-            batch_size: 2000,
+            batch_size: 5000,
             replace: false,
             verify: None,
             storage: None,
@@ -166,6 +166,8 @@ pub struct ImportReport {
     pub nar_files_missing: u64,
     /// Wall-clock time.
     pub elapsed: Duration,
+    /// Part of [`ImportReport::elapsed`] spent in [`Store::add_many`].
+    pub write_time: Duration,
 }
 
 impl ImportReport {
@@ -189,14 +191,15 @@ impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "imported {} (new {}, unchanged {}, replaced {}), rejected {}, in {:.2} s, {:.0} narinfos/s",
+            "imported {} (new {}, unchanged {}, replaced {}), rejected {}, in {:.2} s, {:.0} narinfos/s ({:.2} s writing)",
             self.imported(),
             self.new,
             self.unchanged,
             self.replaced,
             self.rejections.len(),
             self.elapsed.as_secs_f64(),
-            self.rate()
+            self.rate(),
+            self.write_time.as_secs_f64()
         )?;
         if self.nar_files_placed + self.nar_files_present + self.nar_files_missing > 0 {
             write!(
@@ -559,7 +562,14 @@ async fn write_batch(
     } else {
         AddMode::Keep
     };
-    let narinfos: Vec<Narinfo> = unique.iter().map(|p| p.narinfo.clone()).collect();
+    // Split the narinfos from where they came from, without copying them.
+    let mut narinfos: Vec<Narinfo> = Vec::with_capacity(unique.len());
+    let mut origins = Vec::with_capacity(unique.len());
+    for p in unique {
+        narinfos.push(p.narinfo);
+        origins.push((p.path, p.root, p.line));
+    }
+    let started = Instant::now();
     let outcomes = match store.add_many(&narinfos, mode).await {
         Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
         // Something in the batch is refused as a whole: add one by one to
@@ -580,8 +590,18 @@ async fn write_batch(
         }
         Err(e) => return Err(e),
     };
-    let mut stored = Vec::with_capacity(unique.len());
-    for (item, outcome) in unique.into_iter().zip(outcomes) {
+    report.write_time += started.elapsed();
+    let mut stored = Vec::with_capacity(narinfos.len());
+    let items = narinfos
+        .into_iter()
+        .zip(origins)
+        .map(|(narinfo, (path, root, line))| Parsed {
+            narinfo,
+            path,
+            root,
+            line,
+        });
+    for (item, outcome) in items.zip(outcomes) {
         match outcome {
             Ok(AddOutcome::Inserted) => report.new += 1,
             Ok(AddOutcome::Unchanged) => report.unchanged += 1,

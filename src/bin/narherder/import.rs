@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
     /// Narinfos per transaction.
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    #[arg(long, default_value_t = 5000, value_name = "N")]
     batch_size: usize,
     /// Files, directories (walked for *.narinfo) or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
