@@ -12,11 +12,18 @@
 
 #![warn(missing_docs)]
 
+pub mod duration;
 pub mod error;
+pub mod evict;
+pub mod gc;
 pub mod narinfo;
 pub mod nix32;
+pub mod roots;
 pub mod signing;
+pub mod size;
 pub mod store;
+
+mod dialect;
 
 pub use error::{Error, Result};
 pub use narinfo::Narinfo;

@@ -1,12 +1,91 @@
-//! The `narherder` command-line interface.
+//! The `narherder` command-line interface: parses arguments, builds a tokio
+//! runtime and hands over to one module per subcommand. The work itself is
+//! done by the library.
 
-use clap::Parser;
+mod evict;
+mod gc;
+mod roots;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Store, serve and garbage-collect Guix and Nix narinfos.
 #[derive(Parser)]
 #[command(name = "narherder", version, about)]
-struct Cli {}
+struct Cli {
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
+    database: Option<String>,
+    /// Store directory served by a new database (`/gnu/store` by default).
+    #[arg(long, global = true, value_name = "DIR")]
+    store_dir: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Manage GC roots (named sets of items kept with their closure).
+    Roots(roots::Args),
+    /// Delete narinfos (and nar files) that no root or recent import keeps.
+    Gc(gc::Args),
+    /// Drop least recently requested unrooted items until the nar files fit.
+    Evict(evict::Args),
+}
+
+/// What every subcommand needs from the global options.
+pub struct Ctx {
+    /// Database URL.
+    pub database: String,
+    /// Store directory for a new database, if given.
+    pub store_dir: Option<String>,
+}
+
+impl Ctx {
+    /// Opens the store.
+    pub async fn open(&self) -> narherder::Result<narherder::store::Store> {
+        let options = narherder::store::StoreOptions {
+            store_dir: self.store_dir.clone(),
+            ..Default::default()
+        };
+        narherder::store::Store::open(&self.database, &options).await
+    }
+}
+
+/// Exit status for "could not run".
+pub const EXIT_FAILURE: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        database: cli
+            .database
+            .unwrap_or_else(narherder::store::default_database_url),
+        store_dir: cli.store_dir,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("narherder: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Roots(args) => roots::run(&ctx, args).await,
+            Command::Gc(args) => gc::run(&ctx, args).await,
+            Command::Evict(args) => evict::run(&ctx, args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("narherder: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }
