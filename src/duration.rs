@@ -28,9 +28,14 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         if digits == 0 {
             return Err(bad("expected a number"));
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("number too large"))?;
         rest = &rest[digits..];
-        let unit = rest.chars().next().ok_or_else(|| bad("a number needs a unit"))?;
+        let unit = rest
+            .chars()
+            .next()
+            .ok_or_else(|| bad("a number needs a unit"))?;
         let seconds = match unit {
             's' => 1,
             'm' => 60,
@@ -208,7 +213,10 @@ mod tests {
     fn times() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap(), 0);
         assert_eq!(parse_rfc3339("2000-03-01").unwrap(), 951_868_800);
-        assert_eq!(parse_rfc3339("2026-11-25T12:00:00+01:00").unwrap(), 1795604400);
+        assert_eq!(
+            parse_rfc3339("2026-11-25T12:00:00+01:00").unwrap(),
+            1795604400
+        );
         assert_eq!(
             parse_rfc3339("2026-11-25T11:00:00.5Z").unwrap(),
             parse_rfc3339("2026-11-25T12:00:00+01:00").unwrap()
@@ -216,7 +224,13 @@ mod tests {
         for t in [0, 951_868_800, 1795604400, -86_400] {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)).unwrap(), t);
         }
-        for bad in ["2026-13-01", "2026-02-30", "2026-11-25T25:00:00Z", "2026-11-25T12:00:00", "2026-11-25X"] {
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-25T25:00:00Z",
+            "2026-11-25T12:00:00",
+            "2026-11-25X",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_time_or_duration("7d", 100).unwrap(), 100 + 604_800);
@@ -238,13 +252,28 @@ mod tests {
             (" 45s ", 45),
         ];
         for (text, secs) in cases {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(secs), "{text}");
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_secs(secs),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects() {
-        for bad in ["", "h", "6", "6x", "-1h", "1.5h", "6h x", "6 h", "99999999999999999999d", "1ĥ"] {
+        for bad in [
+            "",
+            "h",
+            "6",
+            "6x",
+            "-1h",
+            "1.5h",
+            "6h x",
+            "6 h",
+            "99999999999999999999d",
+            "1ĥ",
+        ] {
             let e = parse_duration(bad).unwrap_err().to_string();
             assert!(e.contains("duration"), "{bad}: {e}");
         }

@@ -122,7 +122,9 @@ pub async fn record_usage(store: &Store, accesses: &[(impl AsRef<str>, i64)]) ->
             .execute(&mut *conn)
             .await?;
         let mut tx = d::begin_write(&mut conn).await?;
-        sqlx::query("DELETE FROM ev_usage").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ev_usage")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(&d::fill_usage_sql("ev_usage"))
             .bind(&arg)
             .execute(&mut *tx)
@@ -131,7 +133,9 @@ pub async fn record_usage(store: &Store, accesses: &[(impl AsRef<str>, i64)]) ->
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM ev_usage").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ev_usage")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         n
     });
@@ -267,7 +271,11 @@ macro_rules! round {
                         .await?;
                     out.gone = sqlx::query_scalar(UNUSED_URLS).fetch_all(&mut *c).await?;
                     sqlx::query("DELETE FROM ev_urls").execute(&mut *c).await?;
-                    out.bytes = out.gone.iter().map(|u| sizes.get(u).copied().unwrap_or(0)).sum();
+                    out.bytes = out
+                        .gone
+                        .iter()
+                        .map(|u| sizes.get(u).copied().unwrap_or(0))
+                        .sum();
                 }
                 sqlx::query("DELETE FROM ev_batch").execute(&mut *c).await?;
                 sqlx::query("DELETE FROM ev_next").execute(&mut *c).await?;
@@ -307,7 +315,9 @@ pub async fn evict(
         sqlx::query(&d::temp_texts_ddl("ev_urls"))
             .execute(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM ev_urls").execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM ev_urls")
+            .execute(&mut *conn)
+            .await?;
         let total: i64 = sqlx::query_scalar(TOTAL_SIZE).fetch_one(&mut *conn).await?;
         report.size_before = u64::try_from(total).unwrap_or(0);
         let mut size = report.size_before;
@@ -327,7 +337,16 @@ pub async fn evict(
             loop {
                 let excess = size.saturating_sub(options.max_size);
                 let none: Option<&PathBuf> = None;
-                let r = round!(&mut *tx, d, store, excess, batch, pending, none, &mut removed);
+                let r = round!(
+                    &mut *tx,
+                    d,
+                    store,
+                    excess,
+                    batch,
+                    pending,
+                    none,
+                    &mut removed
+                );
                 let done = r.evicted == 0;
                 absorb(&mut report, r, &mut size);
                 report.size_after = size;
@@ -342,7 +361,16 @@ pub async fn evict(
                 let excess = size.saturating_sub(options.max_size);
                 let _guard = store.lock_writes().await;
                 let mut tx = d::begin_write(&mut conn).await?;
-                let r = round!(&mut *tx, d, store, excess, batch, pending, storage.as_ref(), &mut removed);
+                let r = round!(
+                    &mut *tx,
+                    d,
+                    store,
+                    excess,
+                    batch,
+                    pending,
+                    storage.as_ref(),
+                    &mut removed
+                );
                 tx.commit().await?;
                 drop(_guard);
                 let done = r.evicted == 0;

@@ -188,7 +188,9 @@ pub fn nar_file_path(root: &Path, url: &str) -> Result<PathBuf> {
         let rest = &url[url.find("://").map(|i| i + 3).unwrap_or(0)..];
         &rest[rest.find('/').ok_or_else(|| bad("has no path"))?..]
     } else if url.contains("://") {
-        return Err(bad("only relative URLs, /nar/… paths and http(s) URLs name files"));
+        return Err(bad(
+            "only relative URLs, /nar/… paths and http(s) URLs name files",
+        ));
     } else {
         url
     };
@@ -201,7 +203,10 @@ pub fn nar_file_path(root: &Path, url: &str) -> Result<PathBuf> {
     if parts.len() < 2 || parts[0] != "nar" {
         return Err(bad("nar files live under nar/"));
     }
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(bad("has an empty, `.` or `..` component"));
     }
     Ok(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
@@ -348,9 +353,9 @@ pub async fn collect_garbage(
     let cutoff = now.saturating_sub(grace);
     let batch_size = options.batch_size.max(1);
     let storage = match &options.storage {
-        Some(dir) if !options.dry_run => Some(
-            std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?,
-        ),
+        Some(dir) if !options.dry_run => {
+            Some(std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?)
+        }
         _ => None,
     };
     let mut report = GcReport {
@@ -392,8 +397,7 @@ pub async fn collect_garbage(
             .await?;
         sqlx::query(DEAD).bind(cutoff).execute(&mut *conn).await?;
         report.mark_elapsed = started.elapsed();
-        let (dead, dead_nar): (i64, i64) =
-            sqlx::query_as(COUNT_DEAD).fetch_one(&mut *conn).await?;
+        let (dead, dead_nar): (i64, i64) = sqlx::query_as(COUNT_DEAD).fetch_one(&mut *conn).await?;
         let total: i64 = sqlx::query_scalar(COUNT_NARINFOS)
             .fetch_one(&mut *conn)
             .await?;
@@ -432,9 +436,9 @@ pub async fn collect_garbage(
             let mut batches = 0u64;
             let mut final_pass_done = false;
             let budget = |deleted: u64| {
-                options
-                    .max_delete
-                    .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(deleted)).unwrap_or(usize::MAX))
+                options.max_delete.map_or(usize::MAX, |m| {
+                    usize::try_from(m.saturating_sub(deleted)).unwrap_or(usize::MAX)
+                })
             };
             loop {
                 let room = budget(report.deleted);
@@ -446,9 +450,8 @@ pub async fn collect_garbage(
                     queue.drain(..n).collect()
                 } else if !final_pass_done {
                     final_pass_done = true;
-                    let rest: Vec<i64> = sqlx::query_scalar(REMAINING)
-                        .fetch_all(&mut *conn)
-                        .await?;
+                    let rest: Vec<i64> =
+                        sqlx::query_scalar(REMAINING).fetch_all(&mut *conn).await?;
                     if rest.len() <= room {
                         rest
                     } else {
@@ -484,8 +487,13 @@ pub async fn collect_garbage(
                         }
                     }
                 }
-                let mut next_ready = Vec::new();
-                if !batch.is_empty() {
+                // Sub-rounds until the transaction holds `batch_size`
+                // narinfos: a deep, narrow dead graph (a chain) still
+                // deletes a full batch per transaction.
+                let mut batch = batch;
+                let mut in_tx = 0usize;
+                while !batch.is_empty() {
+                    in_tx += batch.len();
                     sqlx::query(&d::fill_ids_sql("gc_batch"))
                         .bind(d::ids_arg(&batch))
                         .execute(&mut *tx)
@@ -495,7 +503,11 @@ pub async fn collect_garbage(
                         .bind(now_secs())
                         .execute(&mut *tx)
                         .await?;
-                    let rule = if final_pass { FILTER_REACHED } else { FILTER_REFERENCED };
+                    let rule = if final_pass {
+                        FILTER_REACHED
+                    } else {
+                        FILTER_REFERENCED
+                    };
                     sqlx::query(rule).execute(&mut *tx).await?;
                     sqlx::query(BATCH_NEXT).execute(&mut *tx).await?;
                     let (count, nar): (i64, i64) =
@@ -525,23 +537,35 @@ pub async fn collect_garbage(
                             .iter()
                             .map(|u| sizes.get(u).copied().unwrap_or(0))
                             .sum::<u64>();
-                        pending_files = gone;
+                        pending_files.extend(gone);
                     }
                     if !final_pass {
-                        next_ready = sqlx::query_scalar(NEXT_READY).fetch_all(&mut *tx).await?;
+                        let ready: Vec<i64> =
+                            sqlx::query_scalar(NEXT_READY).fetch_all(&mut *tx).await?;
+                        for id in ready {
+                            if queued.insert(id) {
+                                queue.push_back(id);
+                            }
+                        }
                     }
-                    sqlx::query("DELETE FROM gc_batch").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM gc_batch")
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM gc_next").execute(&mut *tx).await?;
                     report.deleted += to_u64(count);
                     report.nar_bytes_freed += to_u64(nar);
+                    let room = batch_size
+                        .saturating_sub(in_tx)
+                        .min(budget(report.deleted))
+                        .min(queue.len());
+                    batch = if final_pass || room == 0 {
+                        Vec::new()
+                    } else {
+                        queue.drain(..room).collect()
+                    };
                 }
                 tx.commit().await?;
                 drop(_guard);
-                for id in next_ready {
-                    if queued.insert(id) {
-                        queue.push_back(id);
-                    }
-                }
                 batches += 1;
                 progress(&GcProgress {
                     dead: report.dead,

@@ -100,7 +100,9 @@ pub fn read_item_list(text: &str) -> Vec<String> {
 /// Checks a root name: 1 to 512 characters, no whitespace or control
 /// characters.
 pub fn check_root_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 512 || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    if name.is_empty()
+        || name.len() > 512
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(Error::InvalidArgument(format!(
             "root name {name:?}: expected 1 to 512 characters without spaces or control \
@@ -160,7 +162,9 @@ async fn write_root(
             .execute(&mut *conn)
             .await?;
         let mut tx = d::begin_write(&mut conn).await?;
-        sqlx::query("DELETE FROM root_keys").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM root_keys")
+            .execute(&mut *tx)
+            .await?;
         let upsert = if replace { UPSERT_REPLACE } else { UPSERT_KEEP };
         let id: i64 = sqlx::query_scalar(upsert)
             .bind(name)
@@ -178,7 +182,9 @@ async fn write_root(
                 .await?;
             sqlx::query(INTERN).execute(&mut *tx).await?;
             sqlx::query(LINK).bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM root_keys").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM root_keys")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
     });

@@ -41,7 +41,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
         let int: u64 = int.parse().map_err(|_| bad("number too large"))?;
         let scale = 10_u64.pow(frac.len() as u32);
         let frac: u64 = frac.parse().map_err(|_| bad("malformed number"))?;
-        let whole = int.checked_mul(multiplier).ok_or_else(|| bad("too large"))?;
+        let whole = int
+            .checked_mul(multiplier)
+            .ok_or_else(|| bad("too large"))?;
         let part = u128::from(frac) * u128::from(multiplier) / u128::from(scale);
         whole
             .checked_add(u64::try_from(part).map_err(|_| bad("too large"))?)
@@ -93,7 +95,17 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in ["", "G", "10X", "1..5G", ".5G", "5.G", "-1G", "99999999999999999999", "20000000PB"] {
+        for bad in [
+            "",
+            "G",
+            "10X",
+            "1..5G",
+            ".5G",
+            "5.G",
+            "-1G",
+            "99999999999999999999",
+            "20000000PB",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert_eq!(format_size(1536), "1.5 KiB");

@@ -20,7 +20,9 @@ fn nix() -> StoreOptions {
 }
 
 fn data(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn narinfo_files(dir: &str) -> Vec<Narinfo> {
@@ -64,7 +66,13 @@ fn synthetic(store_dir: &str, n: u64, refs: &[u64]) -> Narinfo {
         .iter()
         .map(|&r| format!("{}-item-{r}", hash_for(r)))
         .collect();
-    parse(&synthetic_text(store_dir, &hash_for(n), &format!("item-{n}"), &refs, 1))
+    parse(&synthetic_text(
+        store_dir,
+        &hash_for(n),
+        &format!("item-{n}"),
+        &refs,
+        1,
+    ))
 }
 
 fn sorted_refs(n: &Narinfo) -> Vec<String> {
@@ -75,7 +83,11 @@ fn sorted_refs(n: &Narinfo) -> Vec<String> {
 /// Checks that the stored copy of `n` is whole and byte-identical.
 async fn assert_stored(store: &Store, n: &Narinfo) {
     let hash = n.hash_part();
-    let got = store.get(hash).await.unwrap().unwrap_or_else(|| panic!("{hash} missing"));
+    let got = store
+        .get(hash)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{hash} missing"));
     assert_eq!(got.text.as_bytes(), n.text().as_bytes(), "{hash}");
     assert_eq!(got.hash, hash);
     assert_eq!(got.store_path, n.store_path());
@@ -84,7 +96,10 @@ async fn assert_stored(store: &Store, n: &Narinfo) {
     assert_eq!(got.deriver.as_deref(), n.deriver());
     assert_eq!(got.system.as_deref(), n.system());
     assert_eq!(got.ca.as_deref(), n.ca());
-    assert_eq!(store.get_text(hash).await.unwrap().as_deref(), Some(n.text()));
+    assert_eq!(
+        store.get_text(hash).await.unwrap().as_deref(),
+        Some(n.text())
+    );
     assert_eq!(store.nar_files(hash).await.unwrap(), n.files());
     assert_eq!(store.references(hash).await.unwrap(), Some(sorted_refs(n)));
     assert!(store.exists(hash).await.unwrap());
@@ -172,8 +187,18 @@ async fn re_adding_is_a_no_op() {
         }
         let after = store.counts().await.unwrap();
         assert_eq!(
-            (before.narinfos, before.references, before.nar_files, before.items),
-            (after.narinfos, after.references, after.nar_files, after.items)
+            (
+                before.narinfos,
+                before.references,
+                before.nar_files,
+                before.items
+            ),
+            (
+                after.narinfos,
+                after.references,
+                after.nar_files,
+                after.items
+            )
         );
         let again = store.get(g[0].hash_part()).await.unwrap().unwrap();
         assert_eq!(again.added_at, added_at);
@@ -191,41 +216,79 @@ async fn conflict_unless_replace() {
         let a = synthetic("/nix/store", 1, &[1, 2, 3]);
         // Same hash, different text: other references and two nar files.
         let refs = vec![format!("{}-item-4", hash_for(4))];
-        let b = parse(&synthetic_text("/nix/store", &hash_for(1), "item-1", &refs, 2));
+        let b = parse(&synthetic_text(
+            "/nix/store",
+            &hash_for(1),
+            "item-1",
+            &refs,
+            2,
+        ));
         assert_eq!(a.hash_part(), b.hash_part());
         assert_ne!(a.text(), b.text());
 
-        assert_eq!(store.add(&a, AddMode::Keep).await.unwrap(), AddOutcome::Inserted);
+        assert_eq!(
+            store.add(&a, AddMode::Keep).await.unwrap(),
+            AddOutcome::Inserted
+        );
         match store.add(&b, AddMode::Keep).await {
             Err(Error::Conflict { hash }) => assert_eq!(hash, a.hash_part()),
             other => panic!("expected a conflict, got {other:?}"),
         }
         let c = synthetic("/nix/store", 9, &[]);
-        let out = store.add_many(&[b.clone(), c.clone()], AddMode::Keep).await.unwrap();
+        let out = store
+            .add_many(&[b.clone(), c.clone()], AddMode::Keep)
+            .await
+            .unwrap();
         assert_eq!(out, vec![AddOutcome::Conflict, AddOutcome::Inserted]);
         assert_stored(&store, &a).await;
         assert_stored(&store, &c).await;
 
-        assert_eq!(store.add(&b, AddMode::Replace).await.unwrap(), AddOutcome::Replaced);
+        assert_eq!(
+            store.add(&b, AddMode::Replace).await.unwrap(),
+            AddOutcome::Replaced
+        );
         assert_stored(&store, &b).await;
-        assert_eq!(store.referrers(&hash_for(2)).await.unwrap(), vec![hash_for(2)]);
+        assert_eq!(
+            store.referrers(&hash_for(2)).await.unwrap(),
+            vec![hash_for(2)]
+        );
         let info = store.counts().await.unwrap();
         assert_eq!((info.narinfos, info.references, info.nar_files), (2, 1, 3));
 
         // Within one call, later entries see earlier ones.
         let d = synthetic("/nix/store", 20, &[]);
-        let d2 = parse(&synthetic_text("/nix/store", &hash_for(20), "item-20", &[], 2));
+        let d2 = parse(&synthetic_text(
+            "/nix/store",
+            &hash_for(20),
+            "item-20",
+            &[],
+            2,
+        ));
         let out = store
             .add_many(&[d.clone(), d.clone(), d2.clone()], AddMode::Keep)
             .await
             .unwrap();
-        assert_eq!(out, vec![AddOutcome::Inserted, AddOutcome::Unchanged, AddOutcome::Conflict]);
+        assert_eq!(
+            out,
+            vec![
+                AddOutcome::Inserted,
+                AddOutcome::Unchanged,
+                AddOutcome::Conflict
+            ]
+        );
         assert_stored(&store, &d).await;
         let out = store
             .add_many(&[a.clone(), d2.clone(), d.clone()], AddMode::Replace)
             .await
             .unwrap();
-        assert_eq!(out, vec![AddOutcome::Replaced, AddOutcome::Replaced, AddOutcome::Replaced]);
+        assert_eq!(
+            out,
+            vec![
+                AddOutcome::Replaced,
+                AddOutcome::Replaced,
+                AddOutcome::Replaced
+            ]
+        );
         assert_stored(&store, &a).await;
         assert_stored(&store, &d).await;
         store.close().await;
@@ -250,7 +313,10 @@ async fn store_directory_is_enforced() {
             match r {
                 Err(e @ Error::Store(_)) => {
                     let msg = e.to_string();
-                    assert!(msg.contains("/nix/store") && msg.contains("/gnu/store"), "{msg}");
+                    assert!(
+                        msg.contains("/nix/store") && msg.contains("/gnu/store"),
+                        "{msg}"
+                    );
                 }
                 other => panic!("expected a store-directory error, got {other:?}"),
             }
@@ -262,7 +328,10 @@ async fn store_directory_is_enforced() {
         match Store::open(&db.url, &nix()).await {
             Err(e @ Error::Store(_)) => {
                 let msg = e.to_string();
-                assert!(msg.contains("/nix/store") && msg.contains("/gnu/store"), "{msg}");
+                assert!(
+                    msg.contains("/nix/store") && msg.contains("/gnu/store"),
+                    "{msg}"
+                );
             }
             other => panic!("expected a store-directory error, got {other:?}"),
         }
@@ -323,7 +392,10 @@ async fn remove_and_prune() {
         let store = db.open(&nix()).await;
         let a = synthetic("/nix/store", 1, &[1, 2, 3]);
         let b = synthetic("/nix/store", 2, &[3]);
-        store.add_many(&[a.clone(), b.clone()], AddMode::Keep).await.unwrap();
+        store
+            .add_many(&[a.clone(), b.clone()], AddMode::Keep)
+            .await
+            .unwrap();
         let info = store.counts().await.unwrap();
         assert_eq!((info.narinfos, info.references, info.items), (2, 4, 3));
 
@@ -340,7 +412,10 @@ async fn remove_and_prune() {
         assert_eq!(store.prune_items().await.unwrap(), 1);
         assert_eq!(store.counts().await.unwrap().items, 2);
         // Removed items can be added back.
-        assert_eq!(store.add(&a, AddMode::Keep).await.unwrap(), AddOutcome::Inserted);
+        assert_eq!(
+            store.add(&a, AddMode::Keep).await.unwrap(),
+            AddOutcome::Inserted
+        );
         assert_stored(&store, &a).await;
         let n = store
             .remove_many(&[a.hash_part(), b.hash_part(), &hash_for(77)])
@@ -360,7 +435,9 @@ async fn remove_and_prune() {
 async fn list_pages_in_hash_order() {
     for_each_backend("list_pages_in_hash_order", |db| async move {
         let store = db.open(&nix()).await;
-        let all: Vec<Narinfo> = (0..250u64).map(|i| synthetic("/nix/store", i, &[i + 1000])).collect();
+        let all: Vec<Narinfo> = (0..250u64)
+            .map(|i| synthetic("/nix/store", i, &[i + 1000]))
+            .collect();
         store.add_many(&all, AddMode::Keep).await.unwrap();
         let mut expected: Vec<String> = all.iter().map(|n| n.hash_part().to_string()).collect();
         expected.sort();
@@ -377,13 +454,17 @@ async fn list_pages_in_hash_order() {
         }
         assert_eq!(paged, expected);
         let paths = store.list_paths(None, 1000).await.unwrap();
-        let mut expected_paths: Vec<String> = all.iter().map(|n| n.store_path().to_string()).collect();
+        let mut expected_paths: Vec<String> =
+            all.iter().map(|n| n.store_path().to_string()).collect();
         expected_paths.sort();
         assert_eq!(paths, expected_paths);
         // Paging by path works too.
         let rest = store.list_paths(Some(&paths[9]), 5).await.unwrap();
         assert_eq!(rest, paths[10..15]);
-        assert!(matches!(store.list(Some("bad"), 1).await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            store.list(Some("bad"), 1).await,
+            Err(Error::InvalidArgument(_))
+        ));
         store.close().await;
         db
     })
@@ -407,7 +488,10 @@ async fn closure_and_referrers() {
             (20, &[20]),
             (30, &[31, 1]),
         ];
-        let narinfos: Vec<Narinfo> = graph.iter().map(|(n, r)| synthetic("/nix/store", *n, r)).collect();
+        let narinfos: Vec<Narinfo> = graph
+            .iter()
+            .map(|(n, r)| synthetic("/nix/store", *n, r))
+            .collect();
         store.add_many(&narinfos, AddMode::Keep).await.unwrap();
         let set = |ns: &[u64]| {
             let mut v: Vec<String> = ns.iter().map(|&n| hash_for(n)).collect();
@@ -419,17 +503,29 @@ async fn closure_and_referrers() {
         assert_eq!(store.closure(&h(3)).await.unwrap(), set(&[3]));
         assert_eq!(store.closure(&h(10)).await.unwrap(), set(&[10, 11, 12, 13]));
         assert_eq!(store.closure(&h(20)).await.unwrap(), set(&[20]));
-        assert_eq!(store.closure(&h(30)).await.unwrap(), set(&[30, 31, 1, 2, 3]));
+        assert_eq!(
+            store.closure(&h(30)).await.unwrap(),
+            set(&[30, 31, 1, 2, 3])
+        );
         assert_eq!(store.closure(&h(31)).await.unwrap(), set(&[31]));
         assert!(store.closure(&h(99)).await.unwrap().is_empty());
         assert_eq!(store.referrers(&h(3)).await.unwrap(), set(&[1, 2, 3, 30]));
-        assert_eq!(store.referrers(&h(13)).await.unwrap(), set(&[10, 11, 12, 13]));
+        assert_eq!(
+            store.referrers(&h(13)).await.unwrap(),
+            set(&[10, 11, 12, 13])
+        );
         assert_eq!(store.referrers(&h(20)).await.unwrap(), set(&[20]));
         assert_eq!(store.referrers(&h(31)).await.unwrap(), set(&[30, 31]));
         assert!(store.referrers(&h(99)).await.unwrap().is_empty());
-        assert!(matches!(store.closure("x").await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            store.closure("x").await,
+            Err(Error::InvalidArgument(_))
+        ));
         // The missing item is known but not stored.
-        assert_eq!(store.exists_many(&[&h(31), &h(30)]).await.unwrap(), vec![false, true]);
+        assert_eq!(
+            store.exists_many(&[&h(31), &h(30)]).await.unwrap(),
+            vec![false, true]
+        );
         store.close().await;
         db
     })
@@ -499,9 +595,14 @@ async fn bad_urls_are_refused() {
         Err(Error::Store(m)) => assert!(m.contains("/nonexistent-dir/x/y.db"), "{m}"),
         other => panic!("{other:?}"),
     }
-    let mem = Store::open("sqlite::memory:", &StoreOptions::default()).await.unwrap();
+    let mem = Store::open("sqlite::memory:", &StoreOptions::default())
+        .await
+        .unwrap();
     mem.add_many(&guix_fixtures(), AddMode::Keep).await.unwrap();
-    assert_eq!(mem.counts().await.unwrap().narinfos, guix_fixtures().len() as u64);
+    assert_eq!(
+        mem.counts().await.unwrap().narinfos,
+        guix_fixtures().len() as u64
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -539,7 +640,12 @@ async fn kill_9_during_add_many() {
         db.open(&nix()).await.close().await;
         let exe = std::env::current_exe().unwrap();
         let mut child = std::process::Command::new(exe)
-            .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_writer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &db.url)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -554,7 +660,10 @@ async fn kill_9_during_add_many() {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("child writer exited early: {status}");
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "child too slow ({n})");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "child too slow ({n})"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         child.kill().unwrap(); // SIGKILL
@@ -598,13 +707,16 @@ async fn readers_while_writing() {
     for_each_backend("readers_while_writing", |db: TestDb| async move {
         let writer = db.open(&nix()).await;
         let reader = db.open(&nix()).await;
-        let first: Vec<Narinfo> = (0..100u64).map(|i| synthetic("/nix/store", i, &[])).collect();
+        let first: Vec<Narinfo> = (0..100u64)
+            .map(|i| synthetic("/nix/store", i, &[]))
+            .collect();
         writer.add_many(&first, AddMode::Keep).await.unwrap();
         let w = writer.clone();
         let write = tokio::spawn(async move {
             for b in 1..20u64 {
-                let batch: Vec<Narinfo> =
-                    (b * 100..b * 100 + 100).map(|i| synthetic("/nix/store", i, &[i - 1])).collect();
+                let batch: Vec<Narinfo> = (b * 100..b * 100 + 100)
+                    .map(|i| synthetic("/nix/store", i, &[i - 1]))
+                    .collect();
                 w.add_many(&batch, AddMode::Keep).await.unwrap();
             }
         });

@@ -233,8 +233,7 @@ type GetRow = (
 );
 
 fn to_u64(v: i64, what: &str) -> Result<u64> {
-    u64::try_from(v)
-        .map_err(|_| Error::Store(format!("corrupt database: negative {what} ({v})")))
+    u64::try_from(v).map_err(|_| Error::Store(format!("corrupt database: negative {what} ({v})")))
 }
 
 impl Store {

@@ -223,7 +223,12 @@ pub(crate) async fn get_many(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, 
         .fetch_all(pool)
         .await?;
     rows.into_iter()
-        .map(|r| Ok((position(r.0)?, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9))))
+        .map(|r| {
+            Ok((
+                position(r.0)?,
+                (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
+            ))
+        })
         .collect()
 }
 

@@ -119,10 +119,7 @@ macro_rules! migrate {
         let from = version;
         for m in $migrations.iter().filter(|m| m.version > from) {
             sqlx::raw_sql(m.sql).execute(&mut *$tx).await.map_err(|e| {
-                $crate::Error::Store(format!(
-                    "applying schema migration {}: {e}",
-                    m.version
-                ))
+                $crate::Error::Store(format!("applying schema migration {}: {e}", m.version))
             })?;
             version = m.version;
             sqlx::query(s::META_SET)
@@ -154,7 +151,10 @@ mod tests {
 
     #[test]
     fn store_dir_rules() {
-        assert_eq!(decide_store_dir(None, None).unwrap(), ("/gnu/store".into(), true));
+        assert_eq!(
+            decide_store_dir(None, None).unwrap(),
+            ("/gnu/store".into(), true)
+        );
         assert_eq!(
             decide_store_dir(None, Some("/nix/store/")).unwrap(),
             ("/nix/store".into(), true)
@@ -165,7 +165,10 @@ mod tests {
         );
         let e = decide_store_dir(Some("/gnu/store".into()), Some("/nix/store")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("/gnu/store") && msg.contains("/nix/store"), "{msg}");
+        assert!(
+            msg.contains("/gnu/store") && msg.contains("/nix/store"),
+            "{msg}"
+        );
         assert!(normalize_store_dir("nix/store").is_err());
         assert!(normalize_store_dir("/").is_err());
     }
@@ -177,7 +180,10 @@ mod tests {
         assert!(parse_version(Some("x".into())).is_err());
         let msg = check_not_newer(7).unwrap_err().to_string();
         assert!(msg.contains("database schema version 7 is newer"), "{msg}");
-        assert!(msg.contains(&format!("knows up to {SCHEMA_VERSION}")), "{msg}");
+        assert!(
+            msg.contains(&format!("knows up to {SCHEMA_VERSION}")),
+            "{msg}"
+        );
         assert!(check_not_newer(SCHEMA_VERSION).is_ok());
         assert_eq!(SQLITE.last().unwrap().version, SCHEMA_VERSION);
         assert_eq!(POSTGRES.last().unwrap().version, SCHEMA_VERSION);

@@ -291,7 +291,10 @@ impl Bulk for SqliteConnection {
             s.push(']');
         }
         s.push(']');
-        sqlx::query(INSERT_FILES).bind(s).execute(&mut *self).await?;
+        sqlx::query(INSERT_FILES)
+            .bind(s)
+            .execute(&mut *self)
+            .await?;
         Ok(())
     }
 }
@@ -315,7 +318,12 @@ pub(crate) async fn get_many(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<(usi
         .fetch_all(pool)
         .await?;
     rows.into_iter()
-        .map(|r| Ok((position(r.0)?, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9))))
+        .map(|r| {
+            Ok((
+                position(r.0)?,
+                (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
+            ))
+        })
         .collect()
 }
 
@@ -338,6 +346,9 @@ mod tests {
         json_str(&mut s, "a\"b\\c\nd\u{1}é");
         assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
         assert_eq!(json_ints(&[1, -2, 3]), "[1,-2,3]");
-        assert_eq!(json_keys(&[[0xab; 20]]), format!("[\"{}\"]", "ab".repeat(20)));
+        assert_eq!(
+            json_keys(&[[0xab; 20]]),
+            format!("[\"{}\"]", "ab".repeat(20))
+        );
     }
 }

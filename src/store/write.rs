@@ -101,7 +101,10 @@ impl<'a> Batch<'a> {
                 Error::narinfo(
                     0,
                     "StorePath",
-                    format!("{}: hash part is not 32 nix-base32 characters", n.store_path()),
+                    format!(
+                        "{}: hash part is not 32 nix-base32 characters",
+                        n.store_path()
+                    ),
                 )
             })?;
             own.push(intern(k));
@@ -113,16 +116,19 @@ impl<'a> Batch<'a> {
             }
             let mut mine = Vec::with_capacity(n.references().len());
             for r in n.references() {
-                let k = r.get(..key::HASH_CHARS).and_then(key::try_key).ok_or_else(|| {
-                    Error::narinfo(
-                        0,
-                        "References",
-                        format!(
-                            "{}: reference {r:?} does not start with a 32-character hash part",
-                            n.store_path()
-                        ),
-                    )
-                })?;
+                let k = r
+                    .get(..key::HASH_CHARS)
+                    .and_then(key::try_key)
+                    .ok_or_else(|| {
+                        Error::narinfo(
+                            0,
+                            "References",
+                            format!(
+                                "{}: reference {r:?} does not start with a 32-character hash part",
+                                n.store_path()
+                            ),
+                        )
+                    })?;
                 mine.push(intern(k));
             }
             mine.sort_unstable();

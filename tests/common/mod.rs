@@ -179,7 +179,13 @@ pub fn hash_for(n: u64) -> String {
 
 /// The text of a synthetic Nix-style narinfo for `hash` referencing the
 /// base names `refs`, with `files` URL groups.
-pub fn synthetic_text(store_dir: &str, hash: &str, name: &str, refs: &[String], files: usize) -> String {
+pub fn synthetic_text(
+    store_dir: &str,
+    hash: &str,
+    name: &str,
+    refs: &[String],
+    files: usize,
+) -> String {
     let digest = |salt: u8| {
         let mut b = [salt; 32];
         b[..hash.len().min(32)].copy_from_slice(&hash.as_bytes()[..hash.len().min(32)]);

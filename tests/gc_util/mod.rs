@@ -88,10 +88,20 @@ pub async fn set_added(store: &Store, i: u64, at: i64) {
     let sql = "UPDATE narinfos SET added_at = $1 WHERE id = (SELECT id FROM items WHERE hash = $2)";
     match store.backend() {
         Backend::Sqlite(p) => {
-            sqlx::query(sql).bind(at).bind(&key).execute(p).await.unwrap();
+            sqlx::query(sql)
+                .bind(at)
+                .bind(&key)
+                .execute(p)
+                .await
+                .unwrap();
         }
         Backend::Postgres(p) => {
-            sqlx::query(sql).bind(at).bind(&key).execute(p).await.unwrap();
+            sqlx::query(sql)
+                .bind(at)
+                .bind(&key)
+                .execute(p)
+                .await
+                .unwrap();
         }
     }
 }
@@ -115,7 +125,12 @@ pub async fn import(store: &Store, nodes: &[Node]) {
 
 /// The stored hash parts.
 pub async fn stored(store: &Store) -> BTreeSet<String> {
-    store.list(None, u32::MAX).await.unwrap().into_iter().collect()
+    store
+        .list(None, u32::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 /// Asserts the closure invariant: every stored narinfo's references that

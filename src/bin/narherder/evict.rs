@@ -35,7 +35,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         sample_size: 10,
     };
     let mut progress = |r: &narherder::evict::EvictReport| {
-        eprintln!("evict: {} evicted, size now {}", r.evicted, format_size(r.size_after));
+        eprintln!(
+            "evict: {} evicted, size now {}",
+            r.evicted,
+            format_size(r.size_after)
+        );
     };
     let result = evict(&store, &options, &mut progress).await;
     store.close().await;
@@ -43,12 +47,18 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let verb = if r.dry_run { "would evict" } else { "evicted" };
     println!("size before:  {}", format_size(r.size_before));
     println!("size after:   {}", format_size(r.size_after));
-    println!("{verb}: {} narinfo(s), {} nar file(s)", r.evicted, r.nar_files_deleted);
+    println!(
+        "{verb}: {} narinfo(s), {} nar file(s)",
+        r.evicted, r.nar_files_deleted
+    );
     if !r.dry_run {
         println!("files removed: {}", r.files_removed);
     }
     if !r.fits {
-        println!("still over {}: the rest is rooted or referenced", format_size(options.max_size));
+        println!(
+            "still over {}: the rest is rooted or referenced",
+            format_size(options.max_size)
+        );
     }
     for p in &r.sample {
         println!("  {p}");
