@@ -1,6 +1,8 @@
 //! Narinfo parsing and writing: real files, error messages, properties.
 
-use narherder::narinfo::{parse_many, NarFile, MAX_LINES, MAX_NARINFO_BYTES};
+use narherder::narinfo::{
+    parse_many, Layout, NarFile, NarinfoFields, MAX_LINES, MAX_NARINFO_BYTES,
+};
 use narherder::{nix32, Narinfo};
 use proptest::prelude::*;
 use std::path::Path;
@@ -555,5 +557,466 @@ proptest! {
             let _ = n.nar_hash_nix32();
         }
         let _ = parse_many(&mutated);
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+fn file(url: &str, compression: &str, size: u64, hash: Option<&str>) -> NarFile {
+    NarFile {
+        url: url.into(),
+        compression: Some(compression.into()),
+        file_size: Some(size),
+        file_hash: hash.map(Into::into),
+    }
+}
+
+#[test]
+fn building_the_synthetic_fields_gives_the_synthetic_file() {
+    // The synthetic narinfo is modern `guix publish` output: building its
+    // fields in the Guix layout and adding its signature gives it back.
+    let text = data(SYNTHETIC);
+    let original = Narinfo::parse(&text).unwrap();
+    let built = Narinfo::build(&original.fields(), Layout::Guix).unwrap();
+    assert_eq!(built.signature(), None);
+    assert_eq!(built.prefix_to_sign(), original.signed_prefix());
+    assert_eq!(
+        built.text(),
+        format!("{}URL: nar/lzip/0123456789abcdfghijklmnpqrsvwxyz-example-1.0\nCompression: lzip\nFileSize: 100\n", original.signed_prefix())
+    );
+    let signed = built
+        .with_guix_signature(original.signature().unwrap())
+        .unwrap();
+    assert_eq!(signed.text(), text);
+    assert_eq!(signed, original);
+}
+
+#[test]
+fn building_nix_fields_gives_the_nix_file() {
+    // Nix's own order: every edge file minus its Sig lines is what
+    // build(Layout::Nix) writes, and adding the Sig lines gives it back.
+    for name in [HEX, CA_EMPTY, TWO_SIGS, SELF_REF] {
+        let text = data(name);
+        let original = Narinfo::parse(&text).unwrap();
+        let mut n = Narinfo::build(&original.fields(), Layout::Nix).unwrap();
+        let unsigned: String = text
+            .lines()
+            .filter(|l| !l.starts_with("Sig: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(n.text(), unsigned, "{name}");
+        for sig in original.sigs() {
+            n = n.with_nix_sig(sig).unwrap();
+        }
+        assert_eq!(n.text(), text, "{name}");
+    }
+    // And for the 200 records of the sample.
+    let sample = data("nix/cache.nixos.org-sample.narinfos");
+    for (line, r) in parse_many(&sample) {
+        let original = r.unwrap();
+        let n = Narinfo::build(&original.fields(), Layout::Nix).unwrap();
+        let n = n.with_nix_sig(&original.sigs()[0]).unwrap();
+        assert_eq!(n.text(), original.text(), "record at line {line}");
+    }
+}
+
+#[test]
+fn guix_layout_order() {
+    let fields = NarinfoFields {
+        store_path: "/gnu/store/0123456789abcdfghijklmnpqrsvwxyz-x-1.0".into(),
+        nar_hash: "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73".into(),
+        nar_size: 7,
+        references: vec![
+            "0123456789abcdfghijklmnpqrsvwxyz-x-1.0".into(),
+            "zyxwvsrqpnmlkjihgfdcba9876543210-y".into(),
+        ],
+        deriver: Some("zyxwvsrqpnmlkjihgfdcba9876543210-x-1.0.drv".into()),
+        system: Some("x86_64-linux".into()),
+        ca: None,
+        files: vec![
+            file(
+                "nar/lzip/a",
+                "lzip",
+                5,
+                Some("sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"),
+            ),
+            file("nar/zstd/a", "zstd", 6, None),
+        ],
+    };
+    let n = Narinfo::build(&fields, Layout::Guix).unwrap();
+    assert_eq!(
+        n.text(),
+        "StorePath: /gnu/store/0123456789abcdfghijklmnpqrsvwxyz-x-1.0
+NarHash: sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73
+NarSize: 7
+References: 0123456789abcdfghijklmnpqrsvwxyz-x-1.0 zyxwvsrqpnmlkjihgfdcba9876543210-y
+System: x86_64-linux
+Deriver: zyxwvsrqpnmlkjihgfdcba9876543210-x-1.0.drv
+URL: nar/lzip/a
+Compression: lzip
+FileSize: 5
+FileHash: sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73
+URL: nar/zstd/a
+Compression: zstd
+FileSize: 6
+"
+    );
+    assert!(n.prefix_to_sign().ends_with(".drv\n"));
+    let nix = Narinfo::build(&fields, Layout::Nix).unwrap();
+    assert!(nix.text().starts_with(
+        "StorePath: /gnu/store/0123456789abcdfghijklmnpqrsvwxyz-x-1.0\nURL: nar/lzip/a\nCompression: lzip\nFileHash: sha256:"
+    ));
+    assert_eq!(nix.fields(), fields);
+}
+
+#[test]
+fn build_refuses_what_cannot_be_written() {
+    let base = Narinfo::parse(BASE).unwrap().fields();
+    let cases: Vec<(NarinfoFields, &str)> = vec![
+        (NarinfoFields { system: Some("x86_64-linux\nSignature: 1;evil;x".into()), ..base.clone() }, "System: value \"x86_64-linux\\nSignature: 1;evil;x\" holds the control character '\\n'"),
+        (NarinfoFields { references: vec!["0123456789abcdfghijklmnpqrsvwxyz-a 0123456789abcdfghijklmnpqrsvwxyz-b".into()], ..base.clone() }, "References: the value does not read back as given"),
+        (NarinfoFields { references: vec![String::new()], ..base.clone() }, "References: the value does not read back"),
+        (NarinfoFields { deriver: Some("unknown-deriver".into()), ..base.clone() }, "Deriver: the value does not read back"),
+        (NarinfoFields { files: vec![], ..base.clone() }, "URL: missing"),
+        (
+            NarinfoFields {
+                files: vec![NarFile { compression: None, ..file("a", "xz", 1, None) }, file("b", "xz", 1, None)],
+                ..base.clone()
+            },
+            "Compression: URL group 2 has a Compression but group 1 has none",
+        ),
+        (NarinfoFields { nar_hash: "sha256:zz".into(), ..base.clone() }, "NarHash: expected sha256:<52 nix-base32 chars or 64 hex chars>, got \"sha256:zz\""),
+        (NarinfoFields { store_path: "/gnu/store/x".into(), ..base.clone() }, "line 1: StorePath: expected <32 nix-base32 chars>-<name>"),
+    ];
+    for layout in [Layout::Guix, Layout::Nix] {
+        for (fields, expected) in &cases {
+            let err = Narinfo::build(fields, layout)
+                .expect_err(expected)
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{layout:?}: expected {expected:?}\n     got {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn guix_signature_replaces_and_keeps_the_rest() {
+    let text = data(BORDEAUX);
+    let n = Narinfo::parse(&text).unwrap();
+    assert_eq!(n.prefix_to_sign(), n.signed_prefix());
+    let m = n.with_guix_signature("1;other;AAAA").unwrap();
+    assert_eq!(m.signed_prefix(), n.signed_prefix());
+    assert_eq!(m.signature(), Some("1;other;AAAA"));
+    let old_line = format!("Signature: {}\n", n.signature().unwrap());
+    assert_eq!(
+        m.text(),
+        text.replace(&old_line, "Signature: 1;other;AAAA\n")
+    );
+    assert_eq!(m.files(), n.files());
+    // Putting the original back restores the file exactly.
+    assert_eq!(
+        m.with_guix_signature(n.signature().unwrap())
+            .unwrap()
+            .text(),
+        text
+    );
+    assert!(n.with_guix_signature("1;a;b\nURL: evil").is_err());
+    assert!(n.with_guix_signature("").is_err());
+}
+
+#[test]
+fn url_groups_in_the_unsigned_tail_can_change() {
+    let text = data(BORDEAUX);
+    let n = Narinfo::parse(&text).unwrap();
+    let new = [file("https://mirror.example/nar/zstd/x", "zstd", 9, None)];
+    let m = n.with_files(&new).unwrap();
+    assert_eq!(m.signed_prefix(), n.signed_prefix());
+    assert_eq!(m.files(), new);
+    assert_eq!(m.signature(), n.signature());
+    assert_eq!(
+        m.text(),
+        format!(
+            "{}Signature: {}\nURL: https://mirror.example/nar/zstd/x\nCompression: zstd\nFileSize: 9\n",
+            n.signed_prefix(),
+            n.signature().unwrap()
+        )
+    );
+    let added = n.with_added_file(file("nar/xz/x", "xz", 10, None)).unwrap();
+    assert!(added.text().starts_with(&text), "existing bytes untouched");
+    assert_eq!(
+        &added.text()[text.len()..],
+        "URL: nar/xz/x\nCompression: xz\nFileSize: 10\n"
+    );
+    assert_eq!(added.files().len(), 3);
+    // with_files with the same groups is the identity.
+    assert_eq!(n.with_files(n.files()).unwrap().text(), text);
+    // No URL at all is not a narinfo.
+    assert!(n
+        .with_files(&[])
+        .unwrap_err()
+        .to_string()
+        .contains("URL: missing"));
+    // A group with a FileHash after groups without is refused.
+    let err = n
+        .with_added_file(file(
+            "nar/xz/x",
+            "xz",
+            10,
+            Some("sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("URL group 3 has a FileHash but group 1 has none"),
+        "{err}"
+    );
+}
+
+#[test]
+fn signed_url_groups_cannot_change() {
+    for (name, line, key) in [(SED_2017, 2, "URL"), (CI_2020, 2, "URL")] {
+        let n = Narinfo::parse(&data(name)).unwrap();
+        let err = n
+            .with_files(&[file("nar/x", "xz", 1, None)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "line {line}: {key}: this URL group line stands above Signature:"
+            )),
+            "{err}"
+        );
+        let err = n
+            .with_added_file(file("nar/x", "xz", 1, None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("in the signed prefix"), "{err}");
+        // Its signature can still be replaced.
+        assert_eq!(
+            n.with_guix_signature("1;x;y").unwrap().signed_prefix(),
+            n.signed_prefix()
+        );
+    }
+}
+
+#[test]
+fn nix_url_groups_are_rewritten_in_place() {
+    let text = data(TWO_SIGS);
+    let n = Narinfo::parse(&text).unwrap();
+    let hash = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73";
+    let new = [
+        file("nar/a.nar.zst", "zstd", 1, Some(hash)),
+        file("nar/b.nar", "none", 2, Some(hash)),
+    ];
+    let m = n.with_files(&new).unwrap();
+    assert_eq!(m.files(), new);
+    assert_eq!(m.sigs(), n.sigs());
+    let old_group: String = text
+        .lines()
+        .skip(1)
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let new_group = format!(
+        "URL: nar/a.nar.zst\nCompression: zstd\nFileHash: {hash}\nFileSize: 1\nURL: nar/b.nar\nCompression: none\nFileHash: {hash}\nFileSize: 2\n"
+    );
+    assert_eq!(m.text(), text.replacen(&old_group, &new_group, 1));
+    let added = n
+        .with_added_file(file("nar/c.nar", "none", 3, Some(hash)))
+        .unwrap();
+    assert_eq!(
+        added.text(),
+        text.replacen(
+            &old_group,
+            &format!(
+                "{old_group}URL: nar/c.nar\nCompression: none\nFileHash: {hash}\nFileSize: 3\n"
+            ),
+            1
+        )
+    );
+}
+
+#[test]
+fn nix_sig_goes_after_sigs_or_before_ca() {
+    let two = Narinfo::parse(&data(TWO_SIGS)).unwrap();
+    let three = two.with_nix_sig("k3:AAAA").unwrap();
+    assert_eq!(three.text(), format!("{}Sig: k3:AAAA\n", two.text()));
+    assert_eq!(three.sigs().len(), 3);
+
+    let ca_text = data(CA_EMPTY);
+    let no_sig: String = ca_text
+        .lines()
+        .filter(|l| !l.starts_with("Sig:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let n = Narinfo::parse(&no_sig).unwrap();
+    assert!(n.sigs().is_empty());
+    let original_sig = Narinfo::parse(&ca_text).unwrap().sigs()[0].clone();
+    assert_eq!(n.with_nix_sig(&original_sig).unwrap().text(), ca_text);
+    assert!(n.with_nix_sig("nocolon").is_err());
+    assert!(n.with_nix_sig("k:a\nCA: x").is_err());
+
+    // On a signed Guix narinfo the Sig line lands in the tail.
+    let g = Narinfo::parse(&data(BORDEAUX)).unwrap();
+    let gs = g.with_nix_sig("k:AAAA").unwrap();
+    assert_eq!(gs.signed_prefix(), g.signed_prefix());
+    assert!(gs.text().ends_with("FileSize: 73413\nSig: k:AAAA\n"));
+}
+
+// ------------------------------------------------------- property tests
+
+fn hash_part() -> impl Strategy<Value = String> {
+    "[0-9a-df-np-sv-z]{32}"
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,24}"
+}
+
+fn base_name() -> impl Strategy<Value = String> {
+    (hash_part(), name()).prop_map(|(h, n)| format!("{h}-{n}"))
+}
+
+fn sha256_field() -> impl Strategy<Value = String> {
+    (any::<[u8; 32]>(), any::<bool>()).prop_map(|(d, hexed)| {
+        if hexed {
+            format!("sha256:{}", hex::encode(d))
+        } else {
+            format!("sha256:{}", nix32::encode(&d))
+        }
+    })
+}
+
+fn files() -> impl Strategy<Value = Vec<NarFile>> {
+    let one = ("[!-~]{1,40}", "[a-z0-9]{1,6}", any::<u64>(), sha256_field());
+    (
+        proptest::collection::vec(one, 1..=3),
+        0usize..=3,
+        0usize..=3,
+        0usize..=3,
+    )
+        .prop_map(|(groups, with_compression, with_size, with_hash)| {
+            groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, (url, c, size, h))| NarFile {
+                    url,
+                    compression: (i < with_compression).then_some(c),
+                    file_size: (i < with_size).then_some(size),
+                    file_hash: (i < with_hash).then_some(h),
+                })
+                .collect()
+        })
+}
+
+prop_compose! {
+    fn fields()(
+        store_dir in prop_oneof![
+            Just("/gnu/store".to_string()),
+            Just("/nix/store".to_string()),
+            "(/[a-z0-9_.-]{1,6}){1,3}".prop_filter("no . or .. components", |d| {
+                d.split('/').skip(1).all(|c| c != "." && c != "..")
+            }),
+        ],
+        base in base_name(),
+        nar_hash in sha256_field(),
+        nar_size in any::<u64>(),
+        mut references in proptest::collection::vec(base_name(), 0..6),
+        self_ref in any::<Option<prop::sample::Index>>(),
+        deriver in proptest::option::of((hash_part(), name()).prop_map(|(h, n)| format!("{h}-{n}.drv"))),
+        system in proptest::option::of("[a-z0-9_]{1,8}-[a-z]{1,8}"),
+        ca in proptest::option::of("fixed:r:sha256:[0-9a-df-np-sv-z]{52}|text:sha256:[0-9a-df-np-sv-z]{52}"),
+        files in files(),
+    ) -> NarinfoFields {
+        if let Some(at) = self_ref {
+            let at = at.index(references.len() + 1);
+            references.insert(at, base.clone());
+        }
+        NarinfoFields {
+            store_path: format!("{store_dir}/{base}"),
+            nar_hash,
+            nar_size,
+            references,
+            deriver,
+            system,
+            ca,
+            files,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn build_then_parse_gives_the_fields(f in fields(), nix in any::<bool>()) {
+        let layout = if nix { Layout::Nix } else { Layout::Guix };
+        let n = Narinfo::build(&f, layout).unwrap();
+        prop_assert_eq!(n.fields(), f.clone());
+        prop_assert_eq!(&Narinfo::parse(n.text()).unwrap(), &n);
+        let store_dir = f.store_path.rsplit_once('/').unwrap().0;
+        prop_assert_eq!(n.store_dir(), store_dir);
+        prop_assert_eq!(&Narinfo::parse_in(n.text(), store_dir).unwrap(), &n);
+        prop_assert!(n.signature().is_none());
+        if f.references.is_empty() {
+            prop_assert!(n.text().contains("\nReferences: \n"));
+        }
+    }
+
+    #[test]
+    fn edits_keep_the_signed_prefix(
+        f in fields(),
+        sig in "1;[a-z.]{1,12};[A-Za-z0-9+/=]{4,40}",
+        nix_sig in "[a-z0-9.-]{1,10}:[A-Za-z0-9+/=]{4,40}",
+        new_files in files(),
+        extra in files(),
+    ) {
+        let n = Narinfo::build(&f, Layout::Guix).unwrap();
+        let prefix = n.prefix_to_sign().to_string();
+        prop_assert!(prefix.contains("StorePath: ") && prefix.contains("\nNarHash: ") && prefix.contains("\nReferences: "));
+        prop_assert!(!prefix.contains("\nURL: "));
+
+        let signed = n.with_guix_signature(&sig).unwrap();
+        prop_assert_eq!(signed.signed_prefix(), prefix.as_str());
+        prop_assert!(signed.essentials_signed());
+        prop_assert_eq!(signed.signature(), Some(sig.as_str()));
+        prop_assert_eq!(signed.fields(), f.clone());
+        prop_assert_eq!(&Narinfo::parse(signed.text()).unwrap(), &signed);
+
+        let resigned = signed.with_guix_signature("1;x;AAAA").unwrap();
+        prop_assert_eq!(resigned.signed_prefix(), prefix.as_str());
+        prop_assert_eq!(resigned.unsigned_tail().split_once('\n').unwrap().1, signed.unsigned_tail().split_once('\n').unwrap().1);
+
+        let moved = signed.with_files(&new_files).unwrap();
+        prop_assert_eq!(moved.signed_prefix(), prefix.as_str());
+        prop_assert_eq!(moved.files(), new_files.as_slice());
+        prop_assert_eq!(moved.signature(), Some(sig.as_str()));
+
+        let mut all = f.files.clone();
+        all.push(extra[0].clone());
+        match signed.with_added_file(extra[0].clone()) {
+            Ok(added) => {
+                prop_assert_eq!(added.signed_prefix(), prefix.as_str());
+                prop_assert!(added.text().starts_with(signed.text()));
+                prop_assert_eq!(added.files(), all.as_slice());
+            }
+            Err(e) => {
+                // Only refused when the groups could not be told apart.
+                let msg = e.to_string();
+                prop_assert!(msg.contains("URL group"), "{}", msg);
+            }
+        }
+
+        let with_sig = signed.with_nix_sig(&nix_sig).unwrap();
+        prop_assert_eq!(with_sig.signed_prefix(), prefix.as_str());
+        prop_assert_eq!(with_sig.sigs().to_vec(), vec![nix_sig.clone()]);
+
+        // Nix layout: edits keep every other line.
+        let x = Narinfo::build(&f, Layout::Nix).unwrap();
+        let x2 = x.with_nix_sig(&nix_sig).unwrap().with_files(&new_files).unwrap();
+        prop_assert_eq!(x2.fields(), NarinfoFields { files: new_files.clone(), ..f.clone() });
+        prop_assert_eq!(x2.sigs().to_vec(), vec![nix_sig]);
     }
 }

@@ -19,7 +19,7 @@ use crate::{Error, Result};
 pub(crate) const DATABASE_BYTES: &str = "SELECT pg_database_size(current_database())";
 
 /// Advisory lock key taken by every writing transaction ("narherd").
-const WRITER_LOCK: i64 = 0x6e61_7268_6572_64;
+const WRITER_LOCK: i64 = 0x006e_6172_6865_7264;
 
 /// Connects to `url`, migrates the database and returns the pool and the
 /// store directory.
