@@ -15,6 +15,7 @@
 pub mod error;
 pub mod narinfo;
 pub mod nix32;
+pub mod sexp;
 pub mod signing;
 pub mod store;
 
