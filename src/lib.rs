@@ -13,11 +13,14 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod import;
 pub mod narinfo;
 pub mod nix32;
 pub mod sexp;
 pub mod signing;
+pub mod storage;
 pub mod store;
+pub mod synth;
 
 pub use error::{Error, Result};
 pub use narinfo::Narinfo;

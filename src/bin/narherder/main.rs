@@ -1,10 +1,16 @@
-//! The `narherder` command-line interface: parses arguments and hands over
-//! to one module per subcommand. The work itself is done by the library.
+//! The `narherder` command-line interface: parses arguments, builds a tokio
+//! runtime and hands over to one module per subcommand. The work itself is
+//! done by the library.
 //!
-//! Exit status: 0 on success, 1 when something was rejected, invalid or not
-//! found, 2 for usage errors, 3 when the command could not run.
+//! Exit status: 0 on success, 1 when something was rejected or not found,
+//! 2 for usage errors, 3 when the command could not run (database, I/O).
 
+mod check;
+mod import;
+mod info;
+mod list;
 mod keys;
+mod show;
 mod sign;
 mod support;
 mod verify;
@@ -17,6 +23,13 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "narherder", version, about)]
 struct Cli {
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
+    database: Option<String>,
+    /// Store directory served by a new database (`/gnu/store` by default,
+    /// `/nix/store` for Nix).
+    #[arg(long, global = true, value_name = "DIR")]
+    store_dir: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,18 +41,72 @@ enum Command {
     Keys(keys::Args),
     Sign(sign::Args),
     Verify(verify::Args),
+    /// Import narinfo files, directories of them, or standard input.
+    Import(import::Args),
+    /// Print stored narinfos exactly as they are served.
+    Show(show::Args),
+    /// List stored items (hash parts, or store paths with --paths).
+    List(list::Args),
+    /// Print counts and sizes.
+    Info(info::Args),
+    /// Report narinfos whose nar file is missing and orphaned nar files.
+    Check(check::Args),
 }
 
+/// What every subcommand needs from the global options.
+pub struct Ctx {
+    /// Database URL.
+    pub database: String,
+    /// Store directory for a new database, if given.
+    pub store_dir: Option<String>,
+}
+
+impl Ctx {
+    /// Opens the store.
+    pub async fn open(&self) -> narherder::Result<narherder::store::Store> {
+        let mut options = narherder::store::StoreOptions::default();
+        if let Some(dir) = &self.store_dir {
+            options.store_dir = Some(dir.clone());
+        }
+        narherder::store::Store::open(&self.database, &options).await
+    }
+}
+
+/// Exit status for "something was rejected or missing".
+pub const EXIT_PARTIAL: u8 = 1;
 /// Exit status for "could not run".
 pub const EXIT_FAILURE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Keys(args) => keys::run(args),
-        Command::Sign(args) => sign::run(args),
-        Command::Verify(args) => verify::run(args),
+    let ctx = Ctx {
+        database: cli
+            .database
+            .unwrap_or_else(narherder::store::default_database_url),
+        store_dir: cli.store_dir,
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("narherder: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Import(args) => import::run(&ctx, args).await,
+            Command::Show(args) => show::run(&ctx, args).await,
+            Command::List(args) => list::run(&ctx, args).await,
+            Command::Info(args) => info::run(&ctx, args).await,
+            Command::Check(args) => check::run(&ctx, args).await,
+            Command::Keys(args) => keys::run(args),
+            Command::Sign(args) => sign::run(args),
+            Command::Verify(args) => verify::run(args),
+        }
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
