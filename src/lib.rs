@@ -12,10 +12,13 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
+pub mod changes;
 pub mod error;
 pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod server;
 pub mod sexp;
 pub mod signing;
 pub mod storage;

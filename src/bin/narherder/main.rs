@@ -8,10 +8,12 @@
 mod check;
 mod import;
 mod info;
-mod list;
 mod keys;
+mod list;
+mod serve;
 mod show;
 mod sign;
+mod stats;
 mod support;
 mod verify;
 
@@ -51,6 +53,10 @@ enum Command {
     Info(info::Args),
     /// Report narinfos whose nar file is missing and orphaned nar files.
     Check(check::Args),
+    /// Serve the store over HTTP (Guix and Nix binary cache protocol).
+    Serve(Box<serve::Args>),
+    /// Show request analytics.
+    Stats(stats::Args),
 }
 
 /// What every subcommand needs from the global options.
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
             Command::List(args) => list::run(&ctx, args).await,
             Command::Info(args) => info::run(&ctx, args).await,
             Command::Check(args) => check::run(&ctx, args).await,
+            Command::Serve(args) => serve::run(&ctx, *args).await,
+            Command::Stats(args) => stats::run(&ctx, args).await,
             Command::Keys(args) => keys::run(args),
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
