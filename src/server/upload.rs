@@ -357,7 +357,7 @@ fn check_files(
                     ));
                 }
             }
-            if let Some(fh) = &file.file_hash {
+            if let (None, Some(fh)) = (&problem, &file.file_hash) {
                 match sha256_of(fh) {
                     Some(h) if h == p.sha256 => {}
                     Some(_) => {
@@ -371,7 +371,7 @@ fn check_files(
                 }
             }
             let uncompressed = file.compression.as_deref().is_none_or(|c| c == "none");
-            if uncompressed {
+            if uncompressed && problem.is_none() {
                 if p.size != narinfo.nar_size() {
                     problem = Some(format!(
                         "NarSize is {} but the uncompressed nar {} has {} bytes",
