@@ -484,7 +484,7 @@ mod tests {
         let k = [7u8; 20];
         a.narinfo_hit(&k);
         a.narinfo_hit(&k);
-        a.nar_download(&k);
+        a.nar_download(Some(&k));
         a.narinfo_miss(Some(&[9u8; 20]));
         a.narinfo_miss(None);
         let s = a.take();

@@ -123,8 +123,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         _ => ctx.database.clone(),
     };
-    let mut options = narherder::store::StoreOptions::default();
-    options.store_dir = ctx.store_dir.clone();
+    let options = narherder::store::StoreOptions {
+        store_dir: ctx.store_dir.clone(),
+        ..Default::default()
+    };
     let store = narherder::store::Store::open(&database, &options)
         .await
         .with_context(|| format!("opening {database}"))?;
