@@ -12,6 +12,8 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
+pub mod changes;
 pub mod duration;
 pub mod error;
 pub mod evict;
@@ -20,6 +22,7 @@ pub mod import;
 pub mod narinfo;
 pub mod nix32;
 pub mod roots;
+pub mod server;
 pub mod sexp;
 pub mod signing;
 pub mod size;

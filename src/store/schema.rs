@@ -13,7 +13,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this narherder writes (the last migration's).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// SQLite migrations, in order.
 pub(crate) const SQLITE: &[Migration] = &[
@@ -24,6 +24,10 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../../migrations/sqlite/0002_roots_gc.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/sqlite/0003_serving.sql"),
     },
 ];
 
@@ -36,6 +40,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../../migrations/postgres/0002_roots_gc.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/postgres/0003_serving.sql"),
     },
 ];
 

@@ -13,8 +13,10 @@ mod info;
 mod keys;
 mod list;
 mod roots;
+mod serve;
 mod show;
 mod sign;
+mod stats;
 mod support;
 mod verify;
 
@@ -60,6 +62,10 @@ enum Command {
     Gc(gc::Args),
     /// Drop least recently requested unrooted items until the nar files fit.
     Evict(evict::Args),
+    /// Serve the store over HTTP (Guix and Nix binary cache protocol).
+    Serve(Box<serve::Args>),
+    /// Show request analytics.
+    Stats(stats::Args),
 }
 
 /// What every subcommand needs from the global options.
@@ -117,6 +123,8 @@ fn main() -> ExitCode {
             Command::Roots(args) => roots::run(&ctx, args).await,
             Command::Gc(args) => gc::run(&ctx, args).await,
             Command::Evict(args) => evict::run(&ctx, args).await,
+            Command::Serve(args) => serve::run(&ctx, *args).await,
+            Command::Stats(args) => stats::run(&ctx, args).await,
         }
     });
     match result {
