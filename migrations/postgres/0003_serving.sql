@@ -31,7 +31,7 @@ CREATE TRIGGER narinfo_changes AFTER INSERT OR UPDATE OR DELETE ON narinfos
   FOR EACH ROW EXECUTE FUNCTION narherder_narinfo_changed();
 
 -- Nar requests name a URL; this finds the narinfo that names it.
-CREATE INDEX nar_files_url ON nar_files (url);
+CREATE INDEX IF NOT EXISTS nar_files_url ON nar_files (url);
 
 -- Analytics, per node (so that mirrors' rows can flow back to the primary
 -- in tables of their own) and per day (days since the Unix epoch).

@@ -28,7 +28,7 @@ CREATE TRIGGER narinfo_changes_delete AFTER DELETE ON narinfos BEGIN
 END;
 
 -- Nar requests name a URL; this finds the narinfo that names it.
-CREATE INDEX nar_files_url ON nar_files (url);
+CREATE INDEX IF NOT EXISTS nar_files_url ON nar_files (url);
 
 -- Analytics, per node (so that mirrors' rows can flow back to the primary
 -- in tables of their own) and per day (days since the Unix epoch).

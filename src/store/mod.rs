@@ -24,6 +24,7 @@
 //! Lookups by hash treat a string that is not a 32-character nix-base32 hash
 //! part as a miss: such a key can never be stored.
 
+pub mod fastread;
 mod key;
 mod postgres;
 pub mod schema;
