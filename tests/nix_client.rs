@@ -26,7 +26,10 @@ use server_support::{config, start};
 const TOKEN: &str = "nix-upload-token";
 
 fn nix_available() -> bool {
-    let found = Command::new("nix").arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("nix")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("`nix` is missing but CI=true: install nix-bin (scripts/test does)");
@@ -84,15 +87,17 @@ async fn nix_copy_to_and_from_the_server() {
     let nix = Nix { root: root.clone() };
     let netrc = root.join("netrc");
     let db = sqlite_db();
-    let store = db
-        .open(&StoreOptions::with_store_dir("/nix/store"))
-        .await;
+    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
     let mut cfg = config();
     cfg.storage = Some(root.join("nars"));
     cfg.tokens = Tokens::new(&[TOKEN]);
     let server = start(&store, cfg).await;
     let port = server.local_addr().port();
-    std::fs::write(&netrc, format!("machine 127.0.0.1 login nix password {TOKEN}\n")).unwrap();
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1 login nix password {TOKEN}\n"),
+    )
+    .unwrap();
 
     let nix_ = Nix { root: root.clone() };
     let (secret, public) = tokio::task::spawn_blocking(move || {
@@ -103,10 +108,16 @@ async fn nix_copy_to_and_from_the_server() {
         .unwrap();
         let secret = nix_.run(&["key", "generate-secret", "--key-name", "narherder-test-1"]);
         let mut c = nix_.command(&["key", "convert-secret-to-public"]);
-        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(secret.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(secret.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         (secret, String::from_utf8(out.stdout).unwrap())
     })
@@ -156,7 +167,10 @@ async fn nix_copy_to_and_from_the_server() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     for suffix in ["-a.txt", "-b.txt", "-c.txt"] {
-        assert!(names.iter().any(|n| n.ends_with(suffix)), "{suffix} in {names:?}");
+        assert!(
+            names.iter().any(|n| n.ends_with(suffix)),
+            "{suffix} in {names:?}"
+        );
     }
     // The server holds the three narinfos, signed by the uploader's key, and
     // their zstd nars (checked against FileHash/FileSize on the way in).
