@@ -14,16 +14,23 @@
 
 pub mod analytics;
 pub mod changes;
+pub mod duration;
 pub mod error;
+pub mod evict;
+pub mod gc;
 pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod roots;
 pub mod server;
 pub mod sexp;
 pub mod signing;
+pub mod size;
 pub mod storage;
 pub mod store;
 pub mod synth;
+
+mod dialect;
 
 pub use error::{Error, Result};
 pub use narinfo::Narinfo;

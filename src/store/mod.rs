@@ -42,6 +42,11 @@ use key::{hash_of, try_key, Key};
 
 pub use schema::{DEFAULT_STORE_DIR, SCHEMA_VERSION};
 
+// Hooks for the modules that run their own SQL on the store (roots, gc,
+// evict): hash-part keys and the PostgreSQL writers' lock.
+pub(crate) use key::{hash_of as key_hash, try_key as hash_key, HASH_CHARS};
+pub(crate) use postgres::lock_writers as pg_lock_writers;
+
 /// Environment variable naming the database when no `--database` is given.
 pub const DATABASE_ENV: &str = "NARHERDER_DATABASE";
 /// The database used when neither `--database` nor [`DATABASE_ENV`] is given.
@@ -253,6 +258,12 @@ impl Store {
             store_dir,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Serialises this process's writers; modules that write with their own
+    /// SQL hold it around each write transaction, as the store does.
+    pub(crate) async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
     }
 
     /// The store directory this store serves, e.g. `/gnu/store`.

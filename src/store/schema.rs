@@ -22,6 +22,10 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
     },
     Migration {
+        version: 2,
+        sql: include_str!("../../migrations/sqlite/0002_roots_gc.sql"),
+    },
+    Migration {
         version: 3,
         sql: include_str!("../../migrations/sqlite/0003_serving.sql"),
     },
@@ -32,6 +36,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 1,
         sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/postgres/0002_roots_gc.sql"),
     },
     Migration {
         version: 3,

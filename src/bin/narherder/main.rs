@@ -6,10 +6,13 @@
 //! 2 for usage errors, 3 when the command could not run (database, I/O).
 
 mod check;
+mod evict;
+mod gc;
 mod import;
 mod info;
 mod keys;
 mod list;
+mod roots;
 mod serve;
 mod show;
 mod sign;
@@ -57,6 +60,12 @@ enum Command {
     Serve(Box<serve::Args>),
     /// Show request analytics.
     Stats(stats::Args),
+    /// Manage GC roots (named sets of items kept with their closure).
+    Roots(roots::Args),
+    /// Delete narinfos (and nar files) that no root or recent import keeps.
+    Gc(gc::Args),
+    /// Drop least recently requested unrooted items until the nar files fit.
+    Evict(evict::Args),
 }
 
 /// What every subcommand needs from the global options.
@@ -70,10 +79,10 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the store.
     pub async fn open(&self) -> narherder::Result<narherder::store::Store> {
-        let mut options = narherder::store::StoreOptions::default();
-        if let Some(dir) = &self.store_dir {
-            options.store_dir = Some(dir.clone());
-        }
+        let options = narherder::store::StoreOptions {
+            store_dir: self.store_dir.clone(),
+            ..Default::default()
+        };
         narherder::store::Store::open(&self.database, &options).await
     }
 }
@@ -113,6 +122,9 @@ fn main() -> ExitCode {
             Command::Keys(args) => keys::run(args),
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
+            Command::Roots(args) => roots::run(&ctx, args).await,
+            Command::Gc(args) => gc::run(&ctx, args).await,
+            Command::Evict(args) => evict::run(&ctx, args).await,
         }
     });
     match result {
