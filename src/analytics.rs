@@ -90,6 +90,8 @@ pub struct FlushReport {
     pub miss_rows: usize,
     /// `request_totals` rows upserted.
     pub total_rows: usize,
+    /// Items whose last request time went to `item_usage` (eviction).
+    pub usage_rows: u64,
 }
 
 /// In-memory request counters of one node. Share it behind an `Arc`.
@@ -220,8 +222,22 @@ impl Analytics {
             return Ok(FlushReport::default());
         }
         match write_batch(store, &self.node, &batch).await {
-            Ok(report) => {
+            Ok(mut report) => {
                 self.last_flush.store(now_secs(), Ordering::Relaxed);
+                // Eviction drops the least recently requested items first:
+                // give it the last request time of each item (one access per
+                // item and flush; exact counts are in item_requests).
+                let mut last: HashMap<ItemKey, i64> = HashMap::new();
+                for ((_, key), c) in &batch.items {
+                    let e = last.entry(*key).or_default();
+                    *e = (*e).max(c.last_at);
+                }
+                let pairs: Vec<(String, i64)> =
+                    last.iter().map(|(k, t)| (item_hash(k), *t)).collect();
+                match crate::evict::record_usage(store, &pairs).await {
+                    Ok(n) => report.usage_rows = n,
+                    Err(e) => tracing::warn!("recording request times for eviction: {e}"),
+                }
                 Ok(report)
             }
             Err(e) => {
@@ -342,6 +358,7 @@ async fn write_batch(store: &Store, node: &str, batch: &Shard) -> Result<FlushRe
         item_rows: batch.items.len(),
         miss_rows: batch.misses.len(),
         total_rows: batch.totals.len(),
+        usage_rows: 0,
     })
 }
 

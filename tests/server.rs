@@ -784,3 +784,120 @@ async fn analytics_and_metrics_after_a_burst() {
     assert_eq!(r.never_requested, 6);
     let _ = item_key(&missed).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_roots_gc_jobs_and_usage() {
+    let db = sqlite_db();
+    let store = db.open(&nix()).await;
+    let items = add_items(&store, 0..5).await;
+    let mut cfg = config();
+    cfg.tokens = Tokens::new(&[TOKEN]);
+    let server = start(&store, cfg).await;
+    let addr = server.local_addr();
+    let a = auth();
+    let with = [("Authorization", a.as_str())];
+
+    // Requests feed eviction's last-request times on flush.
+    let p0 = format!("/{}.narinfo", items[0].hash_part());
+    assert_eq!(get(addr, &p0).await.status, 200);
+    let report = server.flush_analytics().await.unwrap();
+    assert_eq!(report.usage_rows, 1);
+    let usage = narherder::evict::usage_of(&store, items[0].hash_part())
+        .await
+        .unwrap();
+    assert!(usage.is_some_and(|(t, _)| t > 0), "{usage:?}");
+
+    // Roots: set (by store path), list, add, bad item, remove.
+    let body = format!("{{\"items\": [\"{}\"]}}", items[0].store_path());
+    let r = request(
+        addr,
+        "PUT",
+        "/admin/roots/channel/master/abc",
+        &with,
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        addr,
+        "POST",
+        "/admin/roots/extra",
+        &with,
+        format!("{{\"items\": [\"{}\"]}}", items[1].hash_part()).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(addr, "GET", "/admin/roots", &with, b"").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["channel/master/abc", "extra"]);
+    let r = request(
+        addr,
+        "PUT",
+        "/admin/roots/bad",
+        &with,
+        b"{\"items\": [\"/etc/passwd\"]}",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = request(addr, "PUT", "/admin/roots/bad", &with, b"{not json").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        request(addr, "DELETE", "/admin/roots/extra", &with, b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        request(addr, "DELETE", "/admin/roots/extra", &with, b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        request(addr, "GET", "/admin/roots", &[], b"").await.status,
+        401
+    );
+
+    // GC as a background job: everything but the rooted item goes.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = request(addr, "POST", "/admin/gc", &with, b"{\"grace\": \"0s\"}").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let mut done = None;
+    for _ in 0..100 {
+        let r = request(addr, "GET", &format!("/admin/gc/{id}"), &with, b"").await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        if v["state"] != "running" {
+            done = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v = done.expect("GC job finishes");
+    assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["report"]["deleted"], 4, "{v}");
+    assert_eq!(
+        request(addr, "GET", "/admin/gc/999", &with, b"")
+            .await
+            .status,
+        404
+    );
+    // The server stops serving the collected items (change feed).
+    let p3 = format!("/{}.narinfo", items[3].hash_part());
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            get(addr, &p3).await.status == 404
+        })
+        .await
+    );
+    assert_eq!(get(addr, &p0).await.status, 200);
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -27,8 +27,8 @@ CREATE TRIGGER narinfo_changes_delete AFTER DELETE ON narinfos BEGIN
     SELECT hash, 'del', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = OLD.id;
 END;
 
--- Nar requests name a URL; this finds the narinfo that names it.
-CREATE INDEX IF NOT EXISTS nar_files_url ON nar_files (url);
+-- (Nar requests find the narinfo naming a URL through the index
+-- nar_files_url of version 2.)
 
 -- Analytics, per node (so that mirrors' rows can flow back to the primary
 -- in tables of their own) and per day (days since the Unix epoch).

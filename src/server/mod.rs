@@ -13,6 +13,7 @@
 //! limit, and a graceful shutdown that lets requests finish and flushes
 //! analytics.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -47,6 +48,7 @@ pub struct State {
     uploads: Option<upload::Uploads>,
     analytics: Arc<Analytics>,
     metrics: metrics::Metrics,
+    gc_jobs: admin::GcJobs,
     cache_info: bytes::Bytes,
     hit_cache_control: HeaderValue,
     miss_cache_control: HeaderValue,
@@ -122,6 +124,7 @@ impl Server {
             miss_cache_control: cache_control(config.negative_ttl),
             cache_info: cache_info.into(),
             metrics: metrics::Metrics::new(),
+            gc_jobs: admin::GcJobs::default(),
             store,
             hot,
             storage,

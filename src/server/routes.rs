@@ -80,7 +80,7 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
         };
     }
     if path.starts_with("/admin/") || path == "/admin" {
-        return (Route::Admin, super::upload::admin(state, req, &path).await);
+        return (Route::Admin, super::admin::handle(state, req, &path).await);
     }
     (
         Route::Other,

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -38,7 +38,6 @@ use crate::storage::{url_to_relative, NarFilesMode};
 use crate::store::AddMode;
 use crate::{Error, Result};
 
-const JSON_TYPE: &str = "application/json";
 /// Unclaimed uploads older than this are deleted.
 const UPLOAD_TTL: Duration = Duration::from_secs(3600);
 
@@ -117,7 +116,10 @@ pub(super) async fn sweeper(uploads: Uploads, mut stop: tokio::sync::watch::Rece
 
 /// Refuses the write unless the server takes writes and the request
 /// carries a valid token.
-fn authorize<B>(state: &State, req: &Request<B>) -> std::result::Result<(), Response<Body>> {
+pub(super) fn authorize<B>(
+    state: &State,
+    req: &Request<B>,
+) -> std::result::Result<(), Response<Body>> {
     if state.config.read_only {
         return Err(error(
             StatusCode::FORBIDDEN,
@@ -159,7 +161,7 @@ fn declared_length<B>(req: &Request<B>) -> Option<u64> {
 
 /// Reads a whole body of at most `limit` bytes, each piece within
 /// `timeout`. `Err` is the response to send.
-async fn read_limited(
+pub(super) async fn read_limited(
     body: Incoming,
     limit: u64,
     timeout: Duration,
@@ -555,63 +557,4 @@ pub(super) async fn put_narinfo(
     state.hot.put(&key, Bytes::from(narinfo.text().to_string()));
     tracing::info!(path = narinfo.store_path(), "narinfo uploaded");
     respond(StatusCode::OK, "text/plain", Bytes::new(), false)
-}
-
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut text = value.to_string();
-    text.push('\n');
-    respond(status, JSON_TYPE, text, false)
-}
-
-/// The admin API (JSON, token required).
-///
-/// * `GET /admin/stats[?days=N&top=N]` — store counts and request analytics.
-pub(super) async fn admin(state: &State, req: Request<Incoming>, path: &str) -> Response<Body> {
-    if let Err(r) = authorize(state, &req) {
-        return r;
-    }
-    let query = req.uri().query().unwrap_or("");
-    let param = |name: &str| -> Option<u32> {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse().ok())
-    };
-    match (req.method(), path) {
-        (&Method::GET, "/admin/stats") => {
-            let days = param("days").unwrap_or(7);
-            let top = param("top").unwrap_or(20).min(1000);
-            let counts = state.store.counts().await;
-            let report = crate::analytics::report(&state.store, days, top).await;
-            match (counts, report) {
-                (Ok(c), Ok(r)) => json(
-                    StatusCode::OK,
-                    serde_json::json!({
-                        "narinfos": c.narinfos,
-                        "nar_files": c.nar_files,
-                        "database_bytes": c.database_bytes,
-                        "days": r.days,
-                        "narinfo_hits": r.totals.narinfo_hits,
-                        "narinfo_misses": r.totals.narinfo_misses,
-                        "nar_downloads": r.totals.nar_downloads,
-                        "top_items": r.top_items.iter().map(|i| serde_json::json!({
-                            "hash": i.hash, "narinfo_hits": i.narinfo_hits,
-                            "nar_downloads": i.nar_downloads})).collect::<Vec<_>>(),
-                        "top_missed": r.top_missed.iter().map(|m| serde_json::json!({
-                            "hash": m.hash, "misses": m.misses})).collect::<Vec<_>>(),
-                        "never_requested": r.never_requested,
-                    }),
-                ),
-                (Err(e), _) | (_, Err(e)) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({ "error": e.to_string() }),
-                ),
-            }
-        }
-        _ => json(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({ "error": format!("no admin endpoint {} {path}", req.method()) }),
-        ),
-    }
 }

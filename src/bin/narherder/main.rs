@@ -56,16 +56,16 @@ enum Command {
     Info(info::Args),
     /// Report narinfos whose nar file is missing and orphaned nar files.
     Check(check::Args),
+    /// Serve the store over HTTP (Guix and Nix binary cache protocol).
+    Serve(Box<serve::Args>),
+    /// Show request analytics.
+    Stats(stats::Args),
     /// Manage GC roots (named sets of items kept with their closure).
     Roots(roots::Args),
     /// Delete narinfos (and nar files) that no root or recent import keeps.
     Gc(gc::Args),
     /// Drop least recently requested unrooted items until the nar files fit.
     Evict(evict::Args),
-    /// Serve the store over HTTP (Guix and Nix binary cache protocol).
-    Serve(Box<serve::Args>),
-    /// Show request analytics.
-    Stats(stats::Args),
 }
 
 /// What every subcommand needs from the global options.
@@ -117,14 +117,14 @@ fn main() -> ExitCode {
             Command::List(args) => list::run(&ctx, args).await,
             Command::Info(args) => info::run(&ctx, args).await,
             Command::Check(args) => check::run(&ctx, args).await,
+            Command::Serve(args) => serve::run(&ctx, *args).await,
+            Command::Stats(args) => stats::run(&ctx, args).await,
             Command::Keys(args) => keys::run(args),
             Command::Sign(args) => sign::run(args),
             Command::Verify(args) => verify::run(args),
             Command::Roots(args) => roots::run(&ctx, args).await,
             Command::Gc(args) => gc::run(&ctx, args).await,
             Command::Evict(args) => evict::run(&ctx, args).await,
-            Command::Serve(args) => serve::run(&ctx, *args).await,
-            Command::Stats(args) => stats::run(&ctx, args).await,
         }
     });
     match result {
