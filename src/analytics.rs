@@ -404,7 +404,7 @@ const R_TOTALS: &str = "SELECT CAST(COALESCE(SUM(narinfo_hits), 0) AS BIGINT), \
      CAST(COALESCE(SUM(nar_downloads), 0) AS BIGINT) FROM request_totals WHERE day >= $1";
 const R_TOP: &str = "SELECT hash, CAST(SUM(narinfo_hits) AS BIGINT) AS h, \
      CAST(SUM(nar_downloads) AS BIGINT) AS d FROM item_requests WHERE day >= $1 \
-     GROUP BY hash ORDER BY h + d DESC, hash LIMIT $2";
+     GROUP BY hash ORDER BY SUM(narinfo_hits) + SUM(nar_downloads) DESC, hash LIMIT $2";
 const R_MISSED: &str = "SELECT hash, CAST(SUM(misses) AS BIGINT) AS m FROM missed_hashes \
      WHERE day >= $1 GROUP BY hash ORDER BY m DESC, hash LIMIT $2";
 const R_NEVER_COUNT: &str = "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.id = i.id \
