@@ -41,7 +41,10 @@ fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        assert!(!ci(), "{tool} is missing but CI=true (scripts/test installs it)");
+        assert!(
+            !ci(),
+            "{tool} is missing but CI=true (scripts/test installs it)"
+        );
         eprintln!("SKIPPED: {tool} not found");
     }
     ok
@@ -94,7 +97,10 @@ fn link_dir() -> &'static Path {
         std::fs::create_dir_all(&dir).expect("link directory");
         let lib = built_lib_dir().join("libnarherder.so");
         let major = env!("CARGO_PKG_VERSION_MAJOR");
-        for name in ["libnarherder.so".to_string(), format!("libnarherder.so.{major}")] {
+        for name in [
+            "libnarherder.so".to_string(),
+            format!("libnarherder.so.{major}"),
+        ] {
             let link = dir.join(name);
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(&lib, &link).expect("symlink to libnarherder.so");
@@ -114,7 +120,12 @@ fn compile_c(name: &str, out_dir: &Path) -> PathBuf {
             .arg(crate_dir().join("include"))
             .arg("-I")
             .arg(crate_dir().join("tests").join("c"))
-            .arg(crate_dir().join("tests").join("c").join(format!("{name}.c")))
+            .arg(
+                crate_dir()
+                    .join("tests")
+                    .join("c")
+                    .join(format!("{name}.c")),
+            )
             .arg("-o")
             .arg(&exe)
             .arg("-L")
@@ -172,16 +183,25 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Runs every C program on every backend, `wrapper` in front.
-fn run_suite(wrapper: &[&str]) {
+/// Runs every C program on every backend, `wrapper` in front (`extra`
+/// gives more wrapper arguments for one program).
+fn run_suite(wrapper: &[&str], extra: &[(&str, &[&str])]) {
     let Some((_dir, exes)) = compiled() else {
         return;
     };
     let rt = runtime();
     for (name, exe) in &exes {
+        let mut wrapper = wrapper.to_vec();
+        if !wrapper.is_empty() {
+            for (program, args) in extra {
+                if program == name {
+                    wrapper.extend_from_slice(args);
+                }
+            }
+        }
         for db in databases(&rt, name) {
             eprintln!("-- {name} on {} {}", db.backend, wrapper.join(" "));
-            run_c(exe, &db.url, wrapper);
+            run_c(exe, &db.url, &wrapper);
             rt.block_on(db.finish_public());
             if *name == "basic" {
                 break; // needs no database
@@ -206,7 +226,7 @@ fn header_is_up_to_date() {
 
 #[test]
 fn c_programs_pass() {
-    run_suite(&[]);
+    run_suite(&[], &[]);
 }
 
 #[test]
@@ -231,7 +251,16 @@ fn header_compiles_as_cxx() {
     .expect("write C++ source");
     check(
         Command::new("c++")
-            .args(["-x", "c++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .args([
+                "-x",
+                "c++",
+                "-std=c++17",
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+            ])
             .arg("-I")
             .arg(crate_dir().join("include"))
             .arg(&src),
@@ -243,13 +272,16 @@ fn c_suite_under_valgrind() {
     if !have("valgrind") {
         return;
     }
-    run_suite(&[
-        "valgrind",
-        "--quiet",
-        "--error-exitcode=1",
-        "--leak-check=full",
-        "--fair-sched=yes",
-    ]);
+    run_suite(
+        &[
+            "valgrind",
+            "--quiet",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--fair-sched=yes",
+        ],
+        &[],
+    );
 }
 
 /// The real fixtures, added to a fresh SQLite store: (hash part, text).
@@ -302,7 +334,11 @@ fn installed_library_builds_the_example_through_pkg_config() {
     assert!(prefix.path().join("include/narherder.h").is_file());
     // The shared library carries its soname.
     if have("objdump") {
-        let out = check(Command::new("objdump").arg("-p").arg(lib.join("libnarherder.so")));
+        let out = check(
+            Command::new("objdump")
+                .arg("-p")
+                .arg(lib.join("libnarherder.so")),
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.contains(&format!("SONAME               libnarherder.so.{major}")),

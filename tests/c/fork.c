@@ -51,6 +51,10 @@ int main(void)
     if (pid == 0) {
         int rc = child(store);
         fflush(NULL);
+        /* Leave through exec: the child holds the parent's runtime memory,
+         * which only the parent's threads (absent here) could free, and a
+         * leak checker (valgrind) would count it at exit. */
+        execl(rc == 0 ? "/bin/true" : "/bin/false", rc == 0 ? "true" : "false", (char *)NULL);
         _exit(rc);
     }
     CHECK(waitpid(pid, &status, 0) == pid);
