@@ -260,7 +260,8 @@ typedef struct narherder_secret_key narherder_secret_key;
 // pool created inside it; calls block the calling thread until they are
 // done. On SQLite, lookups (`narherder_narinfo_get`, `_get_many`,
 // `_exists_many`) go through raw read connections with prepared
-// statements instead of the pool.
+// statements instead of the pool, behind a cache of answers that any
+// commit (of this process or another) empties.
 //
 // Thread-safety: every function may be called on one store from several
 // threads at once (the threads share the pool). `narherder_store_close`
@@ -288,9 +289,15 @@ typedef struct narherder_store_options {
     // Largest number of pooled database connections; 0: the default (4
     // for SQLite, 8 for PostgreSQL).
     uint32_t max_connections;
-    // Raw read connections of the SQLite fast lookup path: 0 uses it (the
-    // default), 1 sends lookups through the pool like every other call.
+    // The SQLite fast lookup path (raw read connections and a cache): 0
+    // uses it (the default), 1 sends lookups through the pool like every
+    // other call.
     uint32_t disable_fast_reads;
+    // Budget of the SQLite lookup cache in bytes: 0 is the default
+    // (64 MiB); `SIZE_MAX` disables the cache (lookups still take the raw
+    // read connections). The cache never serves stale answers: any commit,
+    // by this process or another, empties it.
+    size_t read_cache_bytes;
 } narherder_store_options;
 
 // A borrowed byte string `(ptr, len)` given to narherder: not

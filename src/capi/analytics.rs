@@ -111,10 +111,12 @@ pub unsafe extern "C" fn narherder_analytics_record(
                     }
                     1 => counters.narinfo_miss(key.as_ref()),
                     2 => counters.nar_download(key.as_ref()),
-                    k => return Err(Failure::invalid(format!(
+                    k => {
+                        return Err(Failure::invalid(format!(
                         "requests[{i}].kind {k}: expected NARHERDER_REQUEST_KIND_NARINFO_HIT (0), \
                              _NARINFO_MISS (1) or _NAR_DOWNLOAD (2)"
-                    ))),
+                    )))
+                    }
                 }
             }
             with_store(store, |s| {

@@ -22,7 +22,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// pool created inside it; calls block the calling thread until they are
 /// done. On SQLite, lookups (`narherder_narinfo_get`, `_get_many`,
 /// `_exists_many`) go through raw read connections with prepared
-/// statements instead of the pool.
+/// statements instead of the pool, behind a cache of answers that any
+/// commit (of this process or another) empties.
 ///
 /// Thread-safety: every function may be called on one store from several
 /// threads at once (the threads share the pool). `narherder_store_close`
@@ -54,9 +55,15 @@ pub struct narherder_store_options {
     /// Largest number of pooled database connections; 0: the default (4
     /// for SQLite, 8 for PostgreSQL).
     pub max_connections: u32,
-    /// Raw read connections of the SQLite fast lookup path: 0 uses it (the
-    /// default), 1 sends lookups through the pool like every other call.
+    /// The SQLite fast lookup path (raw read connections and a cache): 0
+    /// uses it (the default), 1 sends lookups through the pool like every
+    /// other call.
     pub disable_fast_reads: u32,
+    /// Budget of the SQLite lookup cache in bytes: 0 is the default
+    /// (64 MiB); `SIZE_MAX` disables the cache (lookups still take the raw
+    /// read connections). The cache never serves stale answers: any commit,
+    /// by this process or another, empties it.
+    pub read_cache_bytes: usize,
 }
 
 /// The value behind a `narherder_store` pointer.
@@ -159,6 +166,7 @@ pub unsafe extern "C" fn narherder_store_open(
             let opts = read_options(options, options_size, "options")?;
             let mut store_options = StoreOptions::default();
             let mut fast_reads = true;
+            let mut cache_bytes = crate::store::fastread::DEFAULT_CACHE_BYTES;
             if let Some(o) = opts {
                 store_options.store_dir =
                     opt_str_arg(o.store_dir, o.store_dir_len, "options.store_dir")?
@@ -167,12 +175,17 @@ pub unsafe extern "C" fn narherder_store_open(
                     store_options.max_connections = Some(o.max_connections);
                 }
                 fast_reads = o.disable_fast_reads == 0;
+                cache_bytes = match o.read_cache_bytes {
+                    0 => cache_bytes,
+                    usize::MAX => 0,
+                    n => n,
+                };
             }
             let runtime = runtime()?;
             let opened = runtime.block_on(async {
                 let store = Store::open(&url, &store_options).await?;
                 let fast = if fast_reads {
-                    match FastReader::open(&store) {
+                    match FastReader::open_with_cache(&store, cache_bytes) {
                         Ok(f) => f,
                         Err(e) => {
                             store.close().await;

@@ -2,23 +2,32 @@
 //!
 //! A lookup through sqlx-sqlite costs tens of microseconds (the statement
 //! goes to a worker thread and back through channels); the same point query
-//! through the SQLite C API on a prepared statement costs about a
-//! microsecond. [`FastReader`] keeps a few raw read-only connections to the
-//! store's database file, each with its statements prepared once, each
+//! through the SQLite C API on a prepared statement costs a few
+//! microseconds. [`FastReader`] keeps a few raw read-only connections to
+//! the store's database file, each with its statements prepared once, each
 //! behind a mutex, and answers [`FastReader::get_text`],
 //! [`FastReader::get_texts`] and [`FastReader::exists_many`] on them.
 //!
-//! Freshness: every lookup is a statement of its own (a batch is one read
-//! transaction), and the database is in WAL mode, so each one sees every
-//! transaction committed before it started, by this process or another.
-//! Nothing is cached here.
+//! In front of them sits a byte-bounded cache of answers (texts and
+//! misses), so that a warm lookup is a hash-map probe and a copy. It is
+//! never stale: before answering, the reader runs `PRAGMA data_version` on
+//! a connection of its own, whose value changes whenever any other
+//! connection — the store's pool, another process — has committed; a
+//! change empties the cache. When the cache outgrows its budget it is
+//! emptied too (cheap, and a working set that fits stays warm).
+//!
+//! Freshness without the cache: every lookup is a statement of its own (a
+//! batch is one read transaction), and the database is in WAL mode, so each
+//! one sees every transaction committed before it started, by this process
+//! or another.
 //!
 //! PostgreSQL has no such path ([`FastReader::open`] returns `None`): use
 //! the [`Store`] methods.
 
+use std::collections::HashMap;
 use std::ffi::{c_int, CStr, CString};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use libsqlite3_sys as ffi;
 
@@ -32,6 +41,15 @@ const EXISTS: &CStr = c"SELECT 1 FROM items i JOIN narinfos n ON n.id = i.id WHE
 const BEGIN: &CStr = c"BEGIN";
 const COMMIT: &CStr = c"COMMIT";
 const ROLLBACK: &CStr = c"ROLLBACK";
+const DATA_VERSION: &CStr = c"PRAGMA data_version";
+
+/// The cache budget used by [`FastReader::open`]: 64 MiB of texts.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// What a cached miss counts against the budget.
+const MISS_BYTES: usize = 64;
+/// What a cached text counts beyond its bytes.
+const ENTRY_BYTES: usize = 64;
 
 /// Raw connections kept by a reader: lookups from several threads at once
 /// take different connections.
@@ -41,6 +59,49 @@ const CONNECTIONS: usize = 4;
 /// [module documentation](self)). Usable from several threads at once.
 pub struct FastReader {
     conns: Vec<Mutex<Conn>>,
+    /// The connection whose `PRAGMA data_version` tells whether the cache
+    /// is still valid (it never reads anything else).
+    version: Mutex<Conn>,
+    cache: Mutex<Cache>,
+    cache_bytes: usize,
+}
+
+/// Answers seen at one data version: a text, or `None` for a miss.
+#[derive(Default)]
+struct Cache {
+    version: i64,
+    map: HashMap<[u8; 20], Option<Arc<[u8]>>>,
+    bytes: usize,
+}
+
+impl Cache {
+    /// Adopts `version`, emptying the cache if it changed.
+    fn at(&mut self, version: i64) {
+        if self.version != version {
+            self.map.clear();
+            self.bytes = 0;
+            self.version = version;
+        }
+    }
+
+    /// Remembers an answer read at `version` (dropped if the cache has
+    /// moved on since).
+    fn insert(&mut self, version: i64, key: [u8; 20], text: Option<Arc<[u8]>>, budget: usize) {
+        if self.version != version {
+            return;
+        }
+        let cost = text.as_ref().map_or(MISS_BYTES, |t| t.len() + ENTRY_BYTES);
+        if cost > budget {
+            return;
+        }
+        if self.bytes + cost > budget {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        if self.map.insert(key, text).is_none() {
+            self.bytes += cost;
+        }
+    }
 }
 
 impl std::fmt::Debug for FastReader {
@@ -59,6 +120,7 @@ struct Conn {
     begin: *mut ffi::sqlite3_stmt,
     commit: *mut ffi::sqlite3_stmt,
     rollback: *mut ffi::sqlite3_stmt,
+    data_version: *mut ffi::sqlite3_stmt,
 }
 
 // SAFETY: a connection is only ever used by the thread holding its mutex,
@@ -131,6 +193,7 @@ impl Conn {
             begin: std::ptr::null_mut(),
             commit: std::ptr::null_mut(),
             rollback: std::ptr::null_mut(),
+            data_version: std::ptr::null_mut(),
         };
         if rc != ffi::SQLITE_OK {
             return Err(sqlite_error(path, "open", db));
@@ -155,6 +218,7 @@ impl Conn {
         conn.begin = conn.prepare(path, BEGIN)?;
         conn.commit = conn.prepare(path, COMMIT)?;
         conn.rollback = conn.prepare(path, ROLLBACK)?;
+        conn.data_version = conn.prepare(path, DATA_VERSION)?;
         Ok(conn)
     }
 
@@ -194,6 +258,22 @@ impl Conn {
             Ok(())
         } else {
             Err(self.error(what))
+        }
+    }
+
+    /// `PRAGMA data_version` of this connection.
+    fn data_version(&self) -> Result<i64> {
+        // SAFETY: the statement belongs to this connection, used by the
+        // holder of its mutex, and is reset before returning.
+        unsafe {
+            let rc = ffi::sqlite3_step(self.data_version);
+            let out = if rc == ffi::SQLITE_ROW {
+                Ok(ffi::sqlite3_column_int64(self.data_version, 0))
+            } else {
+                Err(self.error("PRAGMA data_version"))
+            };
+            ffi::sqlite3_reset(self.data_version);
+            out
         }
     }
 
@@ -239,8 +319,15 @@ impl Conn {
 }
 
 impl FastReader {
-    /// A reader on the store's SQLite file, or `None` for PostgreSQL.
+    /// A reader on the store's SQLite file with a cache of
+    /// [`DEFAULT_CACHE_BYTES`], or `None` for PostgreSQL.
     pub fn open(store: &Store) -> Result<Option<FastReader>> {
+        FastReader::open_with_cache(store, DEFAULT_CACHE_BYTES)
+    }
+
+    /// A reader whose cache holds up to `cache_bytes` (0: no cache), or
+    /// `None` for PostgreSQL.
+    pub fn open_with_cache(store: &Store, cache_bytes: usize) -> Result<Option<FastReader>> {
         let Backend::Sqlite(pool) = store.backend() else {
             return Ok(None);
         };
@@ -249,7 +336,13 @@ impl FastReader {
         let conns = (0..CONNECTIONS)
             .map(|_| Conn::open(path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(FastReader { conns }))
+        let version = Mutex::new(Conn::open(path)?);
+        Ok(Some(FastReader {
+            conns,
+            version,
+            cache: Mutex::new(Cache::default()),
+            cache_bytes,
+        }))
     }
 
     /// A free connection if there is one, else waits for the first.
@@ -264,14 +357,50 @@ impl FastReader {
         self.conns[0].lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current data version, after which the cache holds only answers
+    /// at least that fresh; `None` without a cache.
+    fn refresh(&self) -> Result<Option<i64>> {
+        if self.cache_bytes == 0 {
+            return Ok(None);
+        }
+        let v = self
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .data_version()?;
+        self.cache().at(v);
+        Ok(Some(v))
+    }
+
+    /// The cached answer for `key`: `Some(None)` is a cached miss.
+    fn cached(&self, key: &[u8; 20]) -> Option<Option<Arc<[u8]>>> {
+        self.cache().map.get(key).cloned()
+    }
+
     /// The stored text for a hash part, given to `f` as bytes; `None` when
     /// no narinfo is stored (or the string is no hash part).
     pub fn get_text_with<R>(&self, hash: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let Some(key) = try_key(hash) else {
             return Ok(None);
         };
-        let conn = self.conn();
-        conn.lookup(conn.get, &key, f)
+        let Some(version) = self.refresh()? else {
+            let conn = self.conn();
+            return conn.lookup(conn.get, &key, f);
+        };
+        if let Some(answer) = self.cached(&key) {
+            return Ok(answer.map(|t| f(&t)));
+        }
+        let text = {
+            let conn = self.conn();
+            conn.lookup(conn.get, &key, |b: &[u8]| Arc::<[u8]>::from(b))?
+        };
+        self.cache()
+            .insert(version, key, text.clone(), self.cache_bytes);
+        Ok(text.map(|t| f(&t)))
     }
 
     /// The stored text for a hash part, if any.
@@ -281,15 +410,46 @@ impl FastReader {
             .map_err(|_| Error::Store(format!("stored text of {hash} is not UTF-8")))
     }
 
-    /// The stored texts for many hash parts, read in one transaction (one
-    /// consistent snapshot), each given to `f` as bytes: entry *i* answers
-    /// `hashes[i]`.
+    /// The stored texts for many hash parts, read at one data version (the
+    /// lookups the cache cannot answer run in one read transaction), each
+    /// given to `f` as bytes: entry *i* answers `hashes[i]`.
     pub fn get_texts_with<R>(
         &self,
         hashes: &[&str],
         mut f: impl FnMut(&[u8]) -> R,
     ) -> Result<Vec<Option<R>>> {
-        self.batch(hashes, |conn, key| conn.lookup(conn.get, key, &mut f))
+        let keys: Vec<Option<[u8; 20]>> = hashes.iter().map(|h| try_key(h)).collect();
+        let Some(version) = self.refresh()? else {
+            return self.batch(&keys, |conn, key| conn.lookup(conn.get, key, &mut f));
+        };
+        // Answers from the cache; the rest from the database.
+        let mut answers: Vec<Option<Option<Arc<[u8]>>>> = {
+            let cache = self.cache();
+            keys.iter()
+                .map(|k| k.and_then(|k| cache.map.get(&k).cloned()))
+                .collect()
+        };
+        let missing: Vec<Option<[u8; 20]>> = keys
+            .iter()
+            .zip(&answers)
+            .map(|(k, a)| if a.is_none() { *k } else { None })
+            .collect();
+        if missing.iter().any(Option::is_some) {
+            let read = self.batch(&missing, |conn, key| {
+                conn.lookup(conn.get, key, |b: &[u8]| Arc::<[u8]>::from(b))
+            })?;
+            let mut cache = self.cache();
+            for ((key, answer), text) in missing.iter().zip(answers.iter_mut()).zip(read) {
+                if let Some(key) = key {
+                    cache.insert(version, *key, text.clone(), self.cache_bytes);
+                    *answer = Some(text);
+                }
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.flatten().map(|t| f(&t)))
+            .collect())
     }
 
     /// The stored texts for many hash parts (see [`FastReader::get_texts_with`]).
@@ -298,26 +458,47 @@ impl FastReader {
             .map(|v| v.into_iter().map(Option::flatten).collect())
     }
 
-    /// Whether each hash part has a stored narinfo, in one transaction.
+    /// Whether each hash part has a stored narinfo (cached answers, the
+    /// rest in one read transaction).
     pub fn exists_many(&self, hashes: &[&str]) -> Result<Vec<bool>> {
-        Ok(self
-            .batch(hashes, |conn, key| conn.lookup(conn.exists, key, |_| ()))?
-            .into_iter()
-            .map(|o| o.is_some())
-            .collect())
+        let keys: Vec<Option<[u8; 20]>> = hashes.iter().map(|h| try_key(h)).collect();
+        let mut out: Vec<Option<bool>> = if self.refresh()?.is_some() {
+            let cache = self.cache();
+            keys.iter()
+                .map(|k| k.and_then(|k| cache.map.get(&k).map(Option::is_some)))
+                .collect()
+        } else {
+            vec![None; keys.len()]
+        };
+        let missing: Vec<Option<[u8; 20]>> = keys
+            .iter()
+            .zip(&out)
+            .map(|(k, a)| if a.is_none() { *k } else { None })
+            .collect();
+        if missing.iter().any(Option::is_some) {
+            let read = self.batch(&missing, |conn, key| conn.lookup(conn.exists, key, |_| ()))?;
+            for ((key, answer), found) in missing.iter().zip(out.iter_mut()).zip(read) {
+                if key.is_some() {
+                    *answer = Some(found.is_some());
+                }
+            }
+        }
+        Ok(out.into_iter().map(|a| a.unwrap_or(false)).collect())
     }
 
+    /// Runs `one` for every key (`None`: no lookup, a `None` answer) in one
+    /// read transaction.
     fn batch<R>(
         &self,
-        hashes: &[&str],
+        keys: &[Option<[u8; 20]>],
         mut one: impl FnMut(&Conn, &[u8; 20]) -> Result<Option<R>>,
     ) -> Result<Vec<Option<R>>> {
         let conn = self.conn();
         conn.exec(conn.begin, "BEGIN")?;
-        let mut out = Vec::with_capacity(hashes.len());
-        for h in hashes {
-            let r = match try_key(h) {
-                Some(key) => one(&conn, &key),
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let r = match key {
+                Some(key) => one(&conn, key),
                 None => Ok(None),
             };
             match r {

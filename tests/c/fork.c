@@ -23,11 +23,17 @@ static int child(narherder_store *store)
     CHECK(ni == NULL);
     narherder_store_free(store); /* leaks: the parent's runtime is not ours */
 
-    /* A store opened in the child works. */
+    /* A store opened in the child works; what it adds, the parent sees. */
     own = open_test_store();
     OK(narherder_narinfo_get(own, S(GUIX_HELLO_HASH), &ni, &err), err);
     CHECK(ni != NULL);
     narherder_narinfo_free(ni);
+    {
+        size_t len;
+        char *synth = read_data(GUIX_SYNTH, &len);
+        OK(narherder_narinfo_add(own, (const uint8_t *)synth, len, 0, NULL, &err), err);
+        free(synth);
+    }
     close_and_free(own);
     return 0;
 }
@@ -44,6 +50,9 @@ int main(void)
 
     store = open_test_store();
     OK(narherder_narinfo_add(store, (const uint8_t *)hello, len, 0, NULL, &err), err);
+    /* A miss the parent may remember... */
+    OK(narherder_narinfo_get(store, S(GUIX_SYNTH_HASH), &ni, &err), err);
+    CHECK(ni == NULL);
 
     fflush(NULL);
     pid = fork();
@@ -60,8 +69,11 @@ int main(void)
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-    /* The parent's store is untouched. */
+    /* The parent's store is untouched, and sees what the child committed. */
     OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+    CHECK(ni != NULL);
+    narherder_narinfo_free(ni);
+    OK(narherder_narinfo_get(store, S(GUIX_SYNTH_HASH), &ni, &err), err);
     CHECK(ni != NULL);
     narherder_narinfo_free(ni);
     close_and_free(store);

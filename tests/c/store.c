@@ -51,6 +51,27 @@ static void add_get_remove(narherder_store *store)
                                  NARHERDER_ADD_MODE_REPLACE, NULL, &err), err);
         free(changed);
     }
+    /* Lookups never serve a replaced text (the read cache follows commits). */
+    {
+        char *changed = malloc(hello_len + 1);
+        memcpy(changed, hello, hello_len + 1);
+        memcpy(strstr(changed, "x86_64-linux"), "mips64-linux", 12);
+        OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+        CHECK(strcmp(narherder_narinfo_system(ni), "x86_64-linux") == 0);
+        narherder_narinfo_free(ni);
+        OK(narherder_narinfo_add(store, (const uint8_t *)changed, hello_len,
+                                 NARHERDER_ADD_MODE_REPLACE, NULL, &err), err);
+        OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+        CHECK(strcmp(narherder_narinfo_system(ni), "mips64-linux") == 0);
+        narherder_narinfo_free(ni);
+        OK(narherder_narinfo_add(store, (const uint8_t *)hello, hello_len,
+                                 NARHERDER_ADD_MODE_REPLACE, NULL, &err), err);
+        OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+        CHECK(strcmp(narherder_narinfo_text(ni, NULL), hello) == 0);
+        narherder_narinfo_free(ni);
+        ni = NULL;
+        free(changed);
+    }
     EXPECT(NARHERDER_STATUS_INVALID_ARGUMENT,
            narherder_narinfo_add(store, (const uint8_t *)hello, hello_len, 7, NULL, &err), err);
     EXPECT(NARHERDER_STATUS_BAD_NARINFO, narherder_narinfo_add(store, S("NarSize: 1\n"), 0, NULL, &err), err);

@@ -64,6 +64,8 @@ static void *writer(void *arg)
         narherder_narinfo_free(ni);
         OK(narherder_narinfo_remove(store, S(GUIX_SYNTH_HASH), &removed, &err), err);
         CHECK(removed);
+        OK(narherder_narinfo_get(store, S(GUIX_SYNTH_HASH), &ni, &err), err);
+        CHECK(ni == NULL);
     }
     free(synth);
     return NULL;
