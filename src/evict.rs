@@ -91,8 +91,8 @@ pub struct EvictReport {
 }
 
 const USAGE_UPSERT: &str = "INSERT INTO item_usage (item_id, last_requested, requests) \
-     SELECT i.id, u.t, u.n FROM ev_usage u JOIN items i ON i.hash = u.k \
-     JOIN narinfos n ON n.id = i.id WHERE true \
+     SELECT i.id, u.t, u.n FROM ev_usage u CROSS JOIN items i CROSS JOIN narinfos n \
+     WHERE i.hash = u.k AND n.id = i.id \
      ON CONFLICT (item_id) DO UPDATE SET \
      last_requested = CASE WHEN excluded.last_requested > item_usage.last_requested \
        THEN excluded.last_requested ELSE item_usage.last_requested END, \
@@ -175,9 +175,9 @@ const CANDIDATES: &str = "SELECT n.id, \
      ORDER BY COALESCE(u.last_requested, -1), n.added_at, n.id LIMIT $2";
 
 const BATCH_FILES: &str =
-    "SELECT f.url, f.file_size FROM ev_batch b JOIN nar_files f ON f.narinfo_id = b.id";
+    "SELECT f.url, f.file_size FROM ev_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
 const BATCH_REFS: &str = "INSERT INTO ev_next (id) SELECT DISTINCT r.to_id FROM ev_batch b \
-     JOIN refs r ON r.from_id = b.id WHERE r.to_id <> b.id";
+     CROSS JOIN refs r WHERE r.from_id = b.id AND r.to_id <> b.id";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM ev_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM ev_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM ev_batch)";

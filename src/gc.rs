@@ -9,6 +9,11 @@
 //!
 //! # Mark
 //!
+//! (On SQLite, joins of the temporary tables with the large tables are
+//! written `CROSS JOIN`, which fixes the join order: the planner has no
+//! statistics for temporary tables and would otherwise scan `refs` or
+//! `nar_files` whole for a batch of a few rows.)
+//!
 //! One recursive statement (`WITH RECURSIVE … UNION …`, the same text on
 //! SQLite and PostgreSQL) writes the live set into a temporary table; one
 //! plain anti-join then writes the dead set (old narinfos not live) into
@@ -262,20 +267,20 @@ const DEAD: &str = "INSERT INTO gc_dead (id) SELECT n.id FROM narinfos n \
      WHERE n.added_at < $1 AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = n.id)";
 
 const COUNT_DEAD: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
-     FROM gc_dead d JOIN narinfos n ON n.id = d.id";
+     FROM gc_dead d CROSS JOIN narinfos n WHERE n.id = d.id";
 const COUNT_NARINFOS: &str = "SELECT COUNT(*) FROM narinfos";
 
 /// Nar files (distinct URLs) of dead narinfos that no surviving narinfo
 /// names, and their total `FileSize`.
 const DEAD_FILES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(s), 0) AS BIGINT) FROM ( \
        SELECT f.url, MAX(f.file_size) AS s FROM gc_dead d \
-       JOIN nar_files f ON f.narinfo_id = d.id \
-       WHERE NOT EXISTS (SELECT 1 FROM nar_files g WHERE g.url = f.url \
+       CROSS JOIN nar_files f WHERE f.narinfo_id = d.id \
+       AND NOT EXISTS (SELECT 1 FROM nar_files g WHERE g.url = f.url \
          AND NOT EXISTS (SELECT 1 FROM gc_dead e WHERE e.id = g.narinfo_id)) \
        GROUP BY f.url) t";
 
-const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d JOIN narinfos n ON n.id = d.id \
-     JOIN items i ON i.id = d.id ORDER BY d.id LIMIT $1";
+const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d CROSS JOIN narinfos n \
+     CROSS JOIN items i WHERE n.id = d.id AND i.id = d.id ORDER BY d.id LIMIT $1";
 
 /// Dead narinfos that nothing but themselves references.
 const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d WHERE NOT EXISTS \
@@ -304,11 +309,11 @@ const FILTER_REACHED: &str = "WITH RECURSIVE keep(id) AS ( \
      DELETE FROM gc_batch WHERE id IN (SELECT id FROM keep)";
 
 const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT DISTINCT r.to_id FROM gc_batch b \
-     JOIN refs r ON r.from_id = b.id WHERE r.to_id <> b.id";
+     CROSS JOIN refs r WHERE r.from_id = b.id AND r.to_id <> b.id";
 const BATCH_STATS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
-     FROM gc_batch b JOIN narinfos n ON n.id = b.id";
+     FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_FILES: &str =
-    "SELECT f.url, f.file_size FROM gc_batch b JOIN nar_files f ON f.narinfo_id = b.id";
+    "SELECT f.url, f.file_size FROM gc_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM gc_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM gc_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM gc_batch)";
@@ -493,6 +498,7 @@ pub async fn collect_garbage(
                 let mut batch = batch;
                 let mut in_tx = 0usize;
                 while !batch.is_empty() {
+                    let t0 = Instant::now();
                     in_tx += batch.len();
                     sqlx::query(&d::fill_ids_sql("gc_batch"))
                         .bind(d::ids_arg(&batch))
@@ -554,6 +560,7 @@ pub async fn collect_garbage(
                     sqlx::query("DELETE FROM gc_next").execute(&mut *tx).await?;
                     report.deleted += to_u64(count);
                     report.nar_bytes_freed += to_u64(nar);
+                    if std::env::var("NH_DEBUG").is_ok() { eprintln!("subround {} -> {} in {:?}", batch.len(), count, t0.elapsed()); }
                     let room = batch_size
                         .saturating_sub(in_tx)
                         .min(budget(report.deleted))
