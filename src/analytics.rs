@@ -23,8 +23,10 @@ use crate::store::{Backend, Store};
 use crate::Result;
 
 const SHARDS: usize = 16;
-/// Rows per INSERT statement.
-const CHUNK: usize = 400;
+/// Rows per INSERT statement. Small: sqlx-sqlite resolves each `$N`
+/// placeholder with a linear search, so binding costs grow with the square
+/// of the parameter count.
+const CHUNK: usize = 64;
 
 /// Counts of one stored item on one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

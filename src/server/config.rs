@@ -311,6 +311,8 @@ pub struct ServerConfig {
     pub node_name: String,
     /// Bytes of narinfo text kept in memory.
     pub cache_bytes: u64,
+    /// Process-wide cap on SQLite's heap (page caches), in bytes.
+    pub sqlite_heap_bytes: u64,
     /// How often the change feed is polled.
     pub poll_interval: Duration,
     /// How long change feed rows are kept.
@@ -341,6 +343,7 @@ impl Default for ServerConfig {
             keyring: Keyring::default(),
             node_name: "localhost".into(),
             cache_bytes: 32 << 20,
+            sqlite_heap_bytes: 16 << 20,
             poll_interval: Duration::from_millis(500),
             changes_retention: Duration::from_secs(600),
             flush_interval: Duration::from_secs(5),

@@ -155,14 +155,7 @@ impl Hot {
 
     /// Reloads the fingerprint set from the database.
     pub async fn rebuild(&self) -> Result<()> {
-        let keys = all_keys(&self.store).await?;
-        let mut set =
-            FpSet::with_capacity_and_hasher(keys.len() + keys.len() / 8, Default::default());
-        for k in &keys {
-            set.insert(self.fp(k));
-        }
-        let n = keys.len();
-        drop(keys);
+        let (set, n) = fingerprints(&self.store, |k| self.fp(k)).await?;
         let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
         guard.set = set;
         guard.stale = 0;
@@ -322,16 +315,51 @@ impl Hot {
     }
 }
 
-async fn all_keys(store: &Store) -> Result<Vec<ItemKey>> {
-    const SQL: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.id = i.id";
-    let rows: Vec<Vec<u8>> = match store.backend() {
-        Backend::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await?,
-        Backend::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await?,
+/// The keys of every stored narinfo, read in pages (so that the rows of a
+/// large store are never all in memory at once) into a set sized up front.
+async fn fingerprints(store: &Store, fp: impl Fn(&ItemKey) -> u64) -> Result<(FpSet, usize)> {
+    const COUNT: &str = "SELECT COUNT(*) FROM narinfos";
+    const PAGE: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.id = i.id \
+         WHERE i.hash > $1 ORDER BY i.hash LIMIT $2";
+    const PAGE_ROWS: i64 = 50_000;
+    let count: i64 = match store.backend() {
+        Backend::Sqlite(pool) => sqlx::query_scalar(COUNT).fetch_one(pool).await?,
+        Backend::Postgres(pool) => sqlx::query_scalar(COUNT).fetch_one(pool).await?,
     };
-    Ok(rows
-        .iter()
-        .filter_map(|k| ItemKey::try_from(k.as_slice()).ok())
-        .collect())
+    let count = usize::try_from(count).unwrap_or(0);
+    let mut set = FpSet::with_capacity_and_hasher(count + count / 16 + 16, Default::default());
+    let mut after: Vec<u8> = Vec::new();
+    let mut n = 0;
+    loop {
+        let rows: Vec<Vec<u8>> = match store.backend() {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar(PAGE)
+                    .bind(&after)
+                    .bind(PAGE_ROWS)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(PAGE)
+                    .bind(&after)
+                    .bind(PAGE_ROWS)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        let last = rows.len() < PAGE_ROWS as usize;
+        for k in &rows {
+            if let Ok(key) = ItemKey::try_from(k.as_slice()) {
+                set.insert(fp(&key));
+                n += 1;
+            }
+        }
+        match rows.into_iter().last() {
+            Some(k) if !last => after = k,
+            _ => break,
+        }
+    }
+    Ok((set, n))
 }
 
 /// Gathers waiting lookups into `get_many` batches.

@@ -106,6 +106,17 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Store(format!("listening socket: {e}")))?;
+        if let crate::store::Backend::Sqlite(pool) = store.backend() {
+            // SQLite's page caches (per connection, sized for imports) would
+            // outgrow the memory budget on random reads: cap SQLite's heap,
+            // process-wide; it then recycles pages instead of growing.
+            sqlx::query(&format!(
+                "PRAGMA soft_heap_limit = {}",
+                config.sqlite_heap_bytes
+            ))
+            .execute(pool)
+            .await?;
+        }
         let (hot, feed) = hot::Hot::load(store.clone(), config.cache_bytes).await?;
         let storage = config.storage.as_ref().map(NarStorage::open).transpose()?;
         let uploads = storage

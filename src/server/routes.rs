@@ -130,8 +130,8 @@ async fn narinfo(state: &State, name: &str, head: bool) -> Response<Body> {
 async fn metrics(state: &State, head: bool) -> Response<Body> {
     let stats = &state.hot.stats;
     use std::sync::atomic::Ordering::Relaxed;
-    let database_bytes = match state.store.counts().await {
-        Ok(info) => info.database_bytes,
+    let database_bytes = match database_bytes(&state.store).await {
+        Ok(b) => u64::try_from(b).ok(),
         Err(e) => {
             tracing::warn!("metrics: {e}");
             None
@@ -158,6 +158,25 @@ async fn metrics(state: &State, head: bool) -> Response<Body> {
         state.metrics.render(&g),
         head,
     )
+}
+
+/// The database size, cheaply (no table scans: `/metrics` is scraped often).
+async fn database_bytes(store: &crate::store::Store) -> crate::Result<i64> {
+    use crate::store::Backend;
+    Ok(match store.backend() {
+        Backend::Sqlite(pool) => {
+            sqlx::query_scalar(
+                "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
+            )
+            .fetch_one(pool)
+            .await?
+        }
+        Backend::Postgres(pool) => {
+            sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(pool)
+                .await?
+        }
+    })
 }
 
 /// A response with `body` (or, for HEAD, its length only).
