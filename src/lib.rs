@@ -16,6 +16,7 @@ pub mod error;
 pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod sexp;
 pub mod signing;
 pub mod storage;
 pub mod store;

@@ -1,6 +1,11 @@
 //! Signatures: Guix (ECDSA over Ed25519 with libgcrypt s-expressions) and Nix
 //! (Ed25519 over a fingerprint).
 
+pub mod keyring;
+pub mod nix;
+
+pub use keyring::{sign_narinfo, verify_narinfo, Keyring, SecretKey};
+
 /// What a signature check concluded: the verdicts a Guix client gives, plus
 /// [`Verdict::Unsigned`] for a narinfo that carries no signature at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,3 +50,5 @@ impl std::fmt::Display for Verdict {
         f.write_str(self.as_str())
     }
 }
+
+pub mod guix;

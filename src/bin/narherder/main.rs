@@ -1,15 +1,19 @@
-//! The `narherder` command-line interface: parses arguments, builds a tokio
-//! runtime and hands over to one module per subcommand. The work itself is
-//! done by the library.
+//! The `narherder` command-line interface: parses arguments and hands over
+//! to one module per subcommand. The work itself is done by the library.
 //!
-//! Exit status: 0 on success, 1 when something was rejected or not found,
-//! 2 for usage errors, 3 when the command could not run (database, I/O).
+//! Exit status: 0 on success, 1 when something was rejected, invalid or not
+//! found, 2 for usage errors, 3 when the command could not run (database,
+//! I/O).
 
 mod check;
 mod import;
 mod info;
+mod keys;
 mod list;
 mod show;
+mod sign;
+mod support;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -19,11 +23,12 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "narherder", version, about)]
 struct Cli {
-    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    /// Database URL: `sqlite://PATH` or `postgres://…` (default
+    /// `sqlite://./narherder.db`).
     #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
     database: Option<String>,
     /// Store directory served by a new database (`/gnu/store` by default,
-    /// `/nix/store` for Nix).
+    /// `/nix/store` for Nix); an existing database must match it.
     #[arg(long, global = true, value_name = "DIR")]
     store_dir: Option<String>,
     #[command(subcommand)]
@@ -42,23 +47,28 @@ enum Command {
     Info(info::Args),
     /// Report narinfos whose nar file is missing and orphaned nar files.
     Check(check::Args),
+    /// Generate signing keys.
+    #[command(subcommand)]
+    Keys(keys::Args),
+    Sign(sign::Args),
+    Verify(verify::Args),
 }
 
-/// What every subcommand needs from the global options.
+/// What the database subcommands need from the global options.
 pub struct Ctx {
     /// Database URL.
     pub database: String,
-    /// Store directory for a new database, if given.
+    /// Store directory asked for, if any.
     pub store_dir: Option<String>,
 }
 
 impl Ctx {
     /// Opens the store.
     pub async fn open(&self) -> narherder::Result<narherder::store::Store> {
-        let mut options = narherder::store::StoreOptions::default();
-        if let Some(dir) = &self.store_dir {
-            options.store_dir = Some(dir.clone());
-        }
+        let options = narherder::store::StoreOptions {
+            store_dir: self.store_dir.clone(),
+            ..Default::default()
+        };
         narherder::store::Store::open(&self.database, &options).await
     }
 }
@@ -76,25 +86,16 @@ fn main() -> ExitCode {
             .unwrap_or_else(narherder::store::default_database_url),
         store_dir: cli.store_dir,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("narherder: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+    let result = match cli.command {
+        Command::Import(args) => block_on(import::run(&ctx, args)),
+        Command::Show(args) => block_on(show::run(&ctx, args)),
+        Command::List(args) => block_on(list::run(&ctx, args)),
+        Command::Info(args) => block_on(info::run(&ctx, args)),
+        Command::Check(args) => block_on(check::run(&ctx, args)),
+        Command::Keys(args) => keys::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Import(args) => import::run(&ctx, args).await,
-            Command::Show(args) => show::run(&ctx, args).await,
-            Command::List(args) => list::run(&ctx, args).await,
-            Command::Info(args) => info::run(&ctx, args).await,
-            Command::Check(args) => check::run(&ctx, args).await,
-        }
-    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -102,4 +103,12 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// Runs a database subcommand on a multi-threaded tokio runtime.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(command)
 }
