@@ -66,7 +66,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         if keyring.is_empty() {
             anyhow::bail!("--require-signature: the --key files hold no public key");
         }
-        Some(Arc::new(move |n: &narherder::Narinfo| verify_narinfo(n, &keyring)))
+        Some(Arc::new(move |n: &narherder::Narinfo| {
+            verify_narinfo(n, &keyring)
+        }))
     } else {
         if !args.key.is_empty() {
             anyhow::bail!("--key is only used with --require-signature");
