@@ -74,6 +74,9 @@ pub struct ImportOptions {
     pub nar_files: NarFilesMode,
     /// Number of parser threads.
     pub parsers: usize,
+    /// Read, parse and check everything but write nothing (the narinfos
+    /// that pass are counted in [`ImportReport::checked`]).
+    pub dry_run: bool,
 }
 
 impl Default for ImportOptions {
@@ -86,6 +89,7 @@ impl Default for ImportOptions {
             storage: None,
             nar_files: NarFilesMode::Leave,
             parsers: cores.saturating_sub(1).clamp(1, 4),
+            dry_run: false,
         }
     }
 }
@@ -99,6 +103,7 @@ impl std::fmt::Debug for ImportOptions {
             .field("storage", &self.storage)
             .field("nar_files", &self.nar_files)
             .field("parsers", &self.parsers)
+            .field("dry_run", &self.dry_run)
             .finish()
     }
 }
@@ -168,6 +173,8 @@ pub struct ImportReport {
     pub elapsed: Duration,
     /// Part of [`ImportReport::elapsed`] spent in [`Store::add_many`].
     pub write_time: Duration,
+    /// Narinfos that passed every check in a dry run (nothing written).
+    pub checked: u64,
 }
 
 impl ImportReport {
@@ -176,11 +183,11 @@ impl ImportReport {
         self.new + self.unchanged + self.replaced
     }
 
-    /// Narinfos per second.
+    /// Narinfos per second (imported, or checked in a dry run).
     pub fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
-            self.imported() as f64 / secs
+            (self.imported() + self.checked) as f64 / secs
         } else {
             0.0
         }
@@ -189,6 +196,16 @@ impl ImportReport {
 
 impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.checked > 0 {
+            return write!(
+                f,
+                "dry run: checked {}, rejected {}, in {:.2} s, {:.0} narinfos/s",
+                self.checked,
+                self.rejections.len(),
+                self.elapsed.as_secs_f64(),
+                self.rate()
+            );
+        }
         write!(
             f,
             "imported {} (new {}, unchanged {}, replaced {}), rejected {}, in {:.2} s, {:.0} narinfos/s ({:.2} s writing)",
@@ -355,9 +372,9 @@ fn walk(
             chunk.push(Work { path, root, stdin });
             continue;
         }
-        let walker = walkdir::WalkDir::new(&path)
-            .follow_links(true)
-            .sort_by_file_name();
+        // Unsorted: sorting would hold a whole directory (a flat cache of a
+        // million files) in memory before the first file is read.
+        let walker = walkdir::WalkDir::new(&path).follow_links(true);
         for entry in walker {
             match entry {
                 Ok(e) => {
@@ -556,6 +573,11 @@ async fn write_batch(
                 report.rejections.push(r);
             }
         }
+    }
+    if opts.dry_run {
+        report.checked += unique.len() as u64;
+        progress.committed(report.checked);
+        return Ok(());
     }
     let mode = if opts.replace {
         AddMode::Replace

@@ -542,3 +542,34 @@ async fn generated_caches_import_whole() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dry_run_checks_and_writes_nothing() {
+    common::for_each_backend("dry_run", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = mixed_dir(tmp.path());
+        let opts = ImportOptions {
+            dry_run: true,
+            ..ImportOptions::default()
+        };
+        let (report, rejected) = run(&store, &dir_source(tmp.path()), &opts).await;
+        assert_eq!(
+            (report.checked, report.imported()),
+            (5, 0),
+            "{backend}: {report}"
+        );
+        assert_eq!(rejected.len(), bad.len(), "{backend}");
+        assert!(
+            report
+                .to_string()
+                .starts_with("dry run: checked 5, rejected 4"),
+            "{report}"
+        );
+        assert_eq!(store.counts().await.unwrap().narinfos, 0, "{backend}");
+        store.close().await;
+        db
+    })
+    .await;
+}

@@ -30,6 +30,9 @@ pub struct Args {
     /// file, a Guix ACL (`/etc/guix/acl`) or a Nix key file.
     #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
+    /// Read, parse and check, but write nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Narinfos per transaction.
     #[arg(long, default_value_t = 5000, value_name = "N")]
     batch_size: usize,
@@ -90,6 +93,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         batch_size: args.batch_size.max(1),
         replace: args.replace,
         verify,
+        dry_run: args.dry_run,
         storage,
         nar_files,
         ..ImportOptions::default()
