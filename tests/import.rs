@@ -397,6 +397,19 @@ fn storage_does_not_follow_symlinks_out() {
         "a directory link out must not be entered"
     );
     assert!(outside.join("sub/victim").exists());
+    let src = tmp.path().join("source.nar");
+    fs::write(&src, "nar").unwrap();
+    assert!(s
+        .place(&src, "nar/dirlink/new/x", NarFilesMode::Copy)
+        .is_err());
+    assert!(
+        !outside.join("sub/new").exists(),
+        "no directory made through the link"
+    );
+    assert!(s
+        .place(&src, "nar/dirlink/y", NarFilesMode::Hardlink)
+        .is_err());
+    assert!(!outside.join("sub/y").exists());
     assert!(s.remove("nar/link").unwrap(), "the link itself is removed");
     assert!(outside.join("secret").exists(), "its target is not");
     fs::write(root.join("nar/real"), "nar").unwrap();
