@@ -38,8 +38,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -349,54 +348,17 @@ impl FromStr for NixSecretKey {
     }
 }
 
-/// `prefix` with `suffix` appended to its last component (not
-/// `with_extension`, which would eat a dotted key name).
-fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Creates `path` (it must not exist) with `mode` and writes `contents`.
-fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
 /// Generates a key pair named `name` and writes `PREFIX.sec` (created with
 /// mode 0600, never readable by others, even briefly) and `PREFIX.pub`
 /// (mode 0644). Neither file may exist already: an existing key is never
 /// overwritten. Returns the secret key.
 pub fn write_key_pair(prefix: &Path, name: &str) -> Result<NixSecretKey> {
     let key = NixSecretKey::generate(name)?;
-    let sec = with_suffix(prefix, ".sec");
-    let public = with_suffix(prefix, ".pub");
-    if public.exists() {
-        return Err(Error::io(
-            &public,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "refusing to overwrite an existing public key file",
-            ),
-        ));
-    }
-    write_new_file(&sec, key.to_file_string().as_bytes(), 0o600)?;
-    if let Err(e) = write_new_file(&public, key.public_key().to_string().as_bytes(), 0o644) {
-        // Do not leave half a key pair behind.
-        let _ = fs::remove_file(&sec);
-        return Err(e);
-    }
+    super::keyfile::write_pair(
+        prefix,
+        key.public_key().to_string().as_bytes(),
+        key.to_file_string().as_bytes(),
+    )?;
     Ok(key)
 }
 

@@ -17,7 +17,6 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use rand_core::OsRng;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -340,30 +339,12 @@ impl GuixSecretKey {
     }
 }
 
-/// Writes `PREFIX.sec` (created with mode 0600; an existing file is an
-/// error, so a key is never overwritten) and `PREFIX.pub`; returns their
-/// paths.
+/// Writes `PREFIX.sec` (mode 0600) and `PREFIX.pub`, never overwriting an
+/// existing key; returns their paths.
 pub fn write_key_pair(key: &GuixSecretKey, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
-    let with_ext = |ext: &str| {
-        let mut name = prefix.as_os_str().to_owned();
-        name.push(ext);
-        PathBuf::from(name)
-    };
-    let (pub_path, sec_path) = (with_ext(".pub"), with_ext(".sec"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&sec_path)
-        .map_err(|e| Error::io(&sec_path, e))?;
-    file.write_all(key.to_file_string().as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&sec_path, e))?;
-    std::fs::write(&pub_path, key.public_key().to_file_string())
-        .map_err(|e| Error::io(&pub_path, e))?;
-    Ok((pub_path, sec_path))
+    crate::signing::keyfile::write_pair(
+        prefix,
+        key.public_key().to_file_string().as_bytes(),
+        key.to_file_string().as_bytes(),
+    )
 }
