@@ -337,11 +337,31 @@ fn kill_9_during_import_leaves_a_consistent_database() {
             "stored texts differ from their files"
         );
     }
+    // The first import into an empty store was a bulk load, left unfinished.
+    let out = env.run(&["info"]);
+    assert!(
+        text(&out.stdout).contains("bulk load:   unfinished"),
+        "{}",
+        text(&out.stdout)
+    );
     // And the import can simply be run again to completion.
     let out = env.run(&["import", cache.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains(&format!("imported {count} ")), "{err}");
+    // The interrupted bulk load was finished by that import.
+    let out = env.run(&["info"]);
+    assert!(
+        !text(&out.stdout).contains("bulk load"),
+        "{}",
+        text(&out.stdout)
+    );
+    let integrity = Command::new("sqlite3")
+        .arg(env.db_path())
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3 CLI");
+    assert_eq!(text(&integrity.stdout).trim(), "ok");
 }
 
 /// Rows in `narinfos`, read with the sqlite3 CLI (0 when unreadable).

@@ -542,7 +542,19 @@ async fn generated_caches_import_whole() {
         assert!(rejected.is_empty(), "{backend}: {rejected:?}");
         assert_eq!(report.new, 3000, "{backend}: {report}");
         assert_eq!(summary.narinfos, 3000);
-        assert_eq!(store.counts().await.unwrap().narinfos, 3000);
+        let info = store.counts().await.unwrap();
+        assert_eq!(info.narinfos, 3000);
+        assert!(
+            !info.bulk_load,
+            "{backend}: the first import is a bulk load, ended"
+        );
+        // The reverse index is back: referrers of a popular early item.
+        let first = narinfo_files(tmp.path())
+            .into_iter()
+            .map(|(_, t)| Narinfo::parse(&t).unwrap())
+            .find(|n| n.references().is_empty())
+            .unwrap();
+        let _ = store.referrers(first.hash_part()).await.unwrap();
         for (_, text) in narinfo_files(tmp.path()).iter().step_by(97) {
             let n = Narinfo::parse(text).unwrap();
             assert_eq!(

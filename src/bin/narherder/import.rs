@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use narherder::import::{self as lib, ImportOptions, ImportProgress, ImportSource, Rejection};
+use narherder::import::{
+    self as lib, BulkLoad, ImportOptions, ImportProgress, ImportSource, Rejection,
+};
 use narherder::signing::{verify_narinfo, Keyring};
 use narherder::storage::{NarFilesMode, NarStorage};
 
@@ -30,6 +32,10 @@ pub struct Args {
     /// file, a Guix ACL (`/etc/guix/acl`) or a Nix key file.
     #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
+    /// Drop the reverse-edge index during the import and rebuild it at the
+    /// end: `auto` does so when the store is empty.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    bulk_load: String,
     /// Read, parse and check, but write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -94,6 +100,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         replace: args.replace,
         verify,
         dry_run: args.dry_run,
+        bulk_load: match args.bulk_load.as_str() {
+            "always" => BulkLoad::Always,
+            "never" => BulkLoad::Never,
+            _ => BulkLoad::Auto,
+        },
         storage,
         nar_files,
         ..ImportOptions::default()
