@@ -105,7 +105,7 @@ impl Default for ImportOptions {
             verify: None,
             storage: None,
             nar_files: NarFilesMode::Leave,
-            parsers: cores.saturating_sub(1).clamp(1, 4),
+            parsers: cores.clamp(1, 4),
             dry_run: false,
             bulk_load: BulkLoad::Auto,
         }
@@ -194,6 +194,9 @@ pub struct ImportReport {
     pub write_time: Duration,
     /// Narinfos that passed every check in a dry run (nothing written).
     pub checked: u64,
+    /// Part of [`ImportReport::elapsed`] spent rebuilding the reverse-edge
+    /// index at the end of a bulk load.
+    pub index_time: Duration,
 }
 
 impl ImportReport {
@@ -237,6 +240,13 @@ impl std::fmt::Display for ImportReport {
             self.rate(),
             self.write_time.as_secs_f64()
         )?;
+        if !self.index_time.is_zero() {
+            write!(
+                f,
+                " (+{:.2} s rebuilding the reverse index)",
+                self.index_time.as_secs_f64()
+            )?;
+        }
         if self.nar_files_placed + self.nar_files_present + self.nar_files_missing > 0 {
             write!(
                 f,
@@ -300,7 +310,11 @@ pub async fn import(
     let end_bulk = bulk || (info.bulk_load && !opts.dry_run);
     let mut report = import_files(store, sources, opts, progress).await;
     if end_bulk {
+        let index_started = Instant::now();
         let ended = store.end_bulk_load().await;
+        if let Ok(report) = &mut report {
+            report.index_time = index_started.elapsed();
+        }
         if let (Ok(_), Err(e)) = (&report, ended) {
             report = Err(e);
         }

@@ -36,6 +36,9 @@ pub struct Args {
     /// end: `auto` does so when the store is empty.
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
     bulk_load: String,
+    /// Number of parser threads (default: one per core, at most 4).
+    #[arg(long, value_name = "N")]
+    parsers: Option<usize>,
     /// Read, parse and check, but write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -100,6 +103,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         replace: args.replace,
         verify,
         dry_run: args.dry_run,
+        parsers: args
+            .parsers
+            .unwrap_or(ImportOptions::default().parsers)
+            .max(1),
         bulk_load: match args.bulk_load.as_str() {
             "always" => BulkLoad::Always,
             "never" => BulkLoad::Never,
