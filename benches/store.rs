@@ -194,6 +194,26 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The closure of the newest item reaches a large part of the graph: the
+    // shape of a GC mark from one root (one recursive statement).
+    let root = hash_for(items - 1);
+    let reach = rt.block_on(store.closure(&root)).unwrap().len();
+    let leaf = hash_for(0);
+    let up = rt.block_on(store.referrers(&leaf)).unwrap().len();
+    eprintln!(
+        "store bench: closure of item {} = {reach} items; referrers of item 0 = {up}",
+        items - 1
+    );
+    let mut group = c.benchmark_group("store/graph");
+    group.sample_size(10);
+    group.bench_function(format!("closure ({reach} items)"), |b| {
+        b.iter(|| rt.block_on(store.closure(&root)).unwrap())
+    });
+    group.bench_function(format!("referrers ({up} items)"), |b| {
+        b.iter(|| rt.block_on(store.referrers(&leaf)).unwrap())
+    });
+    group.finish();
+
     let mut next = items;
     let mut group = c.benchmark_group("store/add_many");
     group.sample_size(10);

@@ -31,6 +31,9 @@ pub(crate) const DATABASE_BYTES: &str =
 pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items WHERE \
      id NOT IN (SELECT item_id FROM narinfos) AND id NOT IN (SELECT to_id FROM refs)";
 
+/// Largest memory map of the database file (address space, not memory).
+const MMAP_BYTES: u64 = 1 << 32;
+
 /// Page cache per connection, in KiB (negative `cache_size` means KiB).
 const CACHE_KIB: i64 = 64 * 1024;
 
@@ -59,7 +62,10 @@ pub(crate) async fn open(
     .busy_timeout(super::BUSY_TIMEOUT)
     .foreign_keys(false)
     .pragma("cache_size", format!("-{CACHE_KIB}"))
-    .pragma("temp_store", "memory");
+    .pragma("temp_store", "memory")
+    // Reads through a shared memory map: every pooled connection sees the
+    // OS page cache instead of warming a private cache of its own.
+    .pragma("mmap_size", MMAP_BYTES.to_string());
     // An in-memory database lives as long as its one connection.
     let pool = if memory {
         SqlitePoolOptions::new()
