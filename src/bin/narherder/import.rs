@@ -114,7 +114,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         },
         storage,
         nar_files,
-        ..ImportOptions::default()
     };
     let pb = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
