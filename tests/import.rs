@@ -598,3 +598,57 @@ async fn dry_run_checks_and_writes_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn guix_publish_cache_layout_finds_its_nar_files() {
+    common::for_each_backend("publish_cache", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let generated = tmp.path().join("gen");
+        synth::write_cache(
+            &generated,
+            &SynthOptions {
+                count: 6,
+                seed: 4,
+                flavour: Flavour::Guix,
+                layout: FileLayout::Flat,
+                nar_files: true,
+            },
+        )
+        .unwrap();
+        // `guix publish --cache DIR`: DIR/lzip/<hash>.narinfo next to
+        // DIR/lzip/<base>.nar, for URL nar/lzip/<base>.
+        let cache = tmp.path().join("publish-cache");
+        fs::create_dir_all(cache.join("lzip")).unwrap();
+        let mut urls = Vec::new();
+        for (path, text) in narinfo_files(&generated) {
+            let n = Narinfo::parse(&text).unwrap();
+            fs::rename(&path, cache.join("lzip").join(path.file_name().unwrap())).unwrap();
+            let nar = cache.join("lzip").join(format!("{}.nar", n.base_name()));
+            fs::write(&nar, n.base_name()).unwrap();
+            urls.push((n.files()[0].url.clone(), n.base_name().to_string()));
+        }
+        let storage = NarStorage::open(tmp.path().join("storage")).unwrap();
+        let opts = ImportOptions {
+            storage: Some(storage.clone()),
+            nar_files: NarFilesMode::Copy,
+            ..ImportOptions::default()
+        };
+        let (report, rejected) = run(&store, &dir_source(&cache), &opts).await;
+        assert!(rejected.is_empty(), "{backend}: {rejected:?}");
+        assert_eq!(
+            (report.new, report.nar_files_placed),
+            (6, 6),
+            "{backend}: {report}"
+        );
+        for (url, base) in urls {
+            assert!(url.starts_with("nar/lzip/"));
+            let placed = storage.existing(&url).unwrap().expect("copied");
+            assert_eq!(fs::read_to_string(placed).unwrap(), base);
+        }
+        store.close().await;
+        db
+    })
+    .await;
+}
