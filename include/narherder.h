@@ -151,6 +151,28 @@ typedef uint32_t narherder_add_mode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// When an import runs as a bulk load (the reverse-edge index rebuilt once
+// at the end instead of maintained row by row; stable numbers).
+enum narherder_bulk_load
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // When the store holds no narinfo yet (the first, large import).
+    NARHERDER_BULK_LOAD_AUTO = 0,
+    // Always.
+    NARHERDER_BULK_LOAD_ALWAYS = 1,
+    // Never (small imports into a large store).
+    NARHERDER_BULK_LOAD_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum narherder_bulk_load narherder_bulk_load;
+#else
+typedef uint32_t narherder_bulk_load;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // What an import does with the nar files next to the narinfos (stable
 // numbers).
 enum narherder_nar_files
@@ -331,6 +353,11 @@ typedef struct narherder_import_options {
     // When not NULL, only narinfos with a signature valid for this keyring
     // are imported; the others are rejected. Borrowed for the call.
     const struct narherder_keyring *keyring;
+    // Read, parse and check everything but write nothing (the narinfos
+    // that pass are counted in `checked`).
+    bool dry_run;
+    // A [`narherder_bulk_load`].
+    uint32_t bulk_load;
 } narherder_import_options;
 
 // What an import did. Pass `sizeof(narherder_import_stats)` next to it;
@@ -355,6 +382,13 @@ typedef struct narherder_import_stats {
     uint64_t nar_files_missing;
     // Wall-clock time in microseconds.
     uint64_t elapsed_us;
+    // Narinfos that passed every check in a dry run (nothing written).
+    uint64_t checked;
+    // Part of `elapsed_us` spent writing to the database.
+    uint64_t write_us;
+    // Part of `elapsed_us` spent rebuilding the reverse-edge index at the
+    // end of a bulk load.
+    uint64_t index_us;
 } narherder_import_stats;
 
 // How to collect garbage. Pass `sizeof(narherder_gc_options)` next to it;

@@ -337,7 +337,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/bench.db", dir);
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
         return 1;
-    sqlite3_prepare_v2(db, "SELECT n.text FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = ?1",
+    sqlite3_prepare_v2(db, "SELECT n.text FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = ?1",
                        -1, &stmt, NULL);
     sqlite3_prepare_v2(db, "BEGIN", -1, &begin, NULL);
     sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL);

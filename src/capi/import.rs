@@ -11,7 +11,7 @@ use super::{
     check_stats_out, guard, micros, narherder_slice, narherder_status, opt_str_arg, read_options,
     strs_arg, write_stats, Failure, Outcome,
 };
-use crate::import::{import, ImportOptions, ImportSource, NoProgress, Verifier};
+use crate::import::{import, BulkLoad, ImportOptions, ImportSource, NoProgress, Verifier};
 use crate::signing::verify_narinfo;
 use crate::storage::{NarFilesMode, NarStorage};
 
@@ -27,6 +27,19 @@ pub enum narherder_nar_files {
     /// Hard-link them into the storage directory (copying across file
     /// systems).
     Hardlink = 2,
+}
+
+/// When an import runs as a bulk load (the reverse-edge index rebuilt once
+/// at the end instead of maintained row by row; stable numbers).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum narherder_bulk_load {
+    /// When the store holds no narinfo yet (the first, large import).
+    Auto = 0,
+    /// Always.
+    Always = 1,
+    /// Never (small imports into a large store).
+    Never = 2,
 }
 
 /// How to import. Pass `sizeof(narherder_import_options)` next to it; zero
@@ -52,6 +65,11 @@ pub struct narherder_import_options {
     /// When not NULL, only narinfos with a signature valid for this keyring
     /// are imported; the others are rejected. Borrowed for the call.
     pub keyring: *const narherder_keyring,
+    /// Read, parse and check everything but write nothing (the narinfos
+    /// that pass are counted in `checked`).
+    pub dry_run: bool,
+    /// A [`narherder_bulk_load`].
+    pub bulk_load: u32,
 }
 
 /// What an import did. Pass `sizeof(narherder_import_stats)` next to it;
@@ -78,6 +96,13 @@ pub struct narherder_import_stats {
     pub nar_files_missing: u64,
     /// Wall-clock time in microseconds.
     pub elapsed_us: u64,
+    /// Narinfos that passed every check in a dry run (nothing written).
+    pub checked: u64,
+    /// Part of `elapsed_us` spent writing to the database.
+    pub write_us: u64,
+    /// Part of `elapsed_us` spent rebuilding the reverse-edge index at the
+    /// end of a bulk load.
+    pub index_us: u64,
 }
 
 /// Imports `count` paths: directories (walked for `*.narinfo`) and files
@@ -136,6 +161,17 @@ pub unsafe extern "C" fn narherder_import_run(
                 {
                     opts.storage = Some(NarStorage::open(dir)?);
                 }
+                opts.dry_run = o.dry_run;
+                opts.bulk_load = match o.bulk_load {
+                    0 => BulkLoad::Auto,
+                    1 => BulkLoad::Always,
+                    2 => BulkLoad::Never,
+                    m => {
+                        return Err(Failure::invalid(format!(
+                            "options.bulk_load {m}: expected NARHERDER_BULK_LOAD_AUTO (0), _ALWAYS (1) or _NEVER (2)"
+                        )))
+                    }
+                };
                 if let Some(keys) = keyring_ref(o.keyring) {
                     // The keyring is borrowed for the call only: copy it.
                     let keys = keys.clone();
@@ -156,6 +192,9 @@ pub unsafe extern "C" fn narherder_import_run(
                 nar_files_present: report.nar_files_present,
                 nar_files_missing: report.nar_files_missing,
                 elapsed_us: micros(report.elapsed),
+                checked: report.checked,
+                write_us: micros(report.write_time),
+                index_us: micros(report.index_time),
             };
             write_stats(stats_out, stats_size, &stats);
             Ok(())

@@ -36,8 +36,9 @@ use super::{Backend, Store, BUSY_TIMEOUT};
 use crate::{Error, Result};
 
 const GET_TEXT: &CStr =
-    c"SELECT n.text FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = ?1";
-const EXISTS: &CStr = c"SELECT 1 FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = ?1";
+    c"SELECT n.text FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = ?1";
+const EXISTS: &CStr =
+    c"SELECT 1 FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = ?1";
 const BEGIN: &CStr = c"BEGIN";
 const COMMIT: &CStr = c"COMMIT";
 const ROLLBACK: &CStr = c"ROLLBACK";

@@ -376,7 +376,17 @@ static void import(narherder_store *store)
     CHECK(stats.rejected == 3);
     narherder_keyring_free(acl);
 
+    /* A dry run checks and counts, writes nothing. */
     opts.keyring = NULL;
+    opts.dry_run = true;
+    opts.bulk_load = NARHERDER_BULK_LOAD_NEVER;
+    OK(narherder_import_run(store, paths, 1, &opts, sizeof opts, &stats, sizeof stats, &err), err);
+    CHECK(stats.checked == 2 && stats.inserted == 0 && stats.unchanged == 0);
+    opts.dry_run = false;
+    opts.bulk_load = 3;
+    EXPECT(NARHERDER_STATUS_INVALID_ARGUMENT,
+           narherder_import_run(store, paths, 1, &opts, sizeof opts, &stats, sizeof stats, &err), err);
+    opts.bulk_load = 0;
     opts.nar_files = 9;
     EXPECT(NARHERDER_STATUS_INVALID_ARGUMENT,
            narherder_import_run(store, paths, 1, &opts, sizeof opts, &stats, sizeof stats, &err), err);
