@@ -418,7 +418,7 @@ pub(crate) fn micros(d: std::time::Duration) -> u64 {
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn narherder_abi_version() -> u32 {
-    NARHERDER_ABI_VERSION
+    guard_value(NARHERDER_ABI_VERSION, || NARHERDER_ABI_VERSION)
 }
 
 /// The library's version, e.g. `"0.1.0"`: a static NUL-terminated string,
@@ -430,7 +430,7 @@ pub extern "C" fn narherder_version() -> *const c_char {
             Ok(v) => v,
             Err(_) => c"unknown",
         };
-    VERSION.as_ptr()
+    guard_value(VERSION.as_ptr(), || VERSION.as_ptr())
 }
 
 /// The name of a status, e.g. `"NARHERDER_STATUS_NOT_FOUND"`: a static
