@@ -327,13 +327,18 @@ impl FastReader {
     }
 
     /// A reader whose cache holds up to `cache_bytes` (0: no cache), or
-    /// `None` for PostgreSQL.
+    /// `None` for PostgreSQL and in-memory SQLite databases (which other
+    /// connections cannot open).
     pub fn open_with_cache(store: &Store, cache_bytes: usize) -> Result<Option<FastReader>> {
         let Backend::Sqlite(pool) = store.backend() else {
             return Ok(None);
         };
         let options = pool.connect_options();
         let path = options.get_filename();
+        let name = path.as_os_str().to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+            return Ok(None);
+        }
         let conns = (0..CONNECTIONS)
             .map(|_| Conn::open(path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;

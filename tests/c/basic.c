@@ -89,6 +89,27 @@ static void bad_urls(void)
     CHECK(store == NULL);
 }
 
+/* An in-memory store works (lookups then go through the pool). */
+static void memory_store(void)
+{
+    narherder_error *err = NULL;
+    narherder_store *store = NULL;
+    narherder_narinfo *ni = NULL;
+    size_t len;
+    char *text = read_data(GUIX_HELLO, &len);
+    OK(narherder_store_open(S("sqlite::memory:"), NULL, 0, &store, &err), err);
+    OK(narherder_narinfo_add(store, (const uint8_t *)text, len, NARHERDER_ADD_MODE_KEEP, NULL, &err), err);
+    OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+    CHECK(ni != NULL && strcmp(narherder_narinfo_text(ni, NULL), text) == 0);
+    narherder_narinfo_free(ni);
+    close_and_free(store);
+    /* Freeing an open store does not block: its runtime stops in the background. */
+    store = NULL;
+    OK(narherder_store_open(S("sqlite::memory:"), NULL, 0, &store, &err), err);
+    narherder_store_free(store);
+    free(text);
+}
+
 static void parse_and_accessors(void)
 {
     narherder_error *err = NULL;
@@ -230,6 +251,7 @@ int main(void)
     versions();
     nulls();
     bad_urls();
+    memory_store();
     parse_and_accessors();
     keys();
     puts("basic: ok");
