@@ -343,7 +343,7 @@ impl Default for ServerConfig {
             keyring: Keyring::default(),
             node_name: "localhost".into(),
             cache_bytes: 32 << 20,
-            sqlite_heap_bytes: 16 << 20,
+            sqlite_heap_bytes: 8 << 20,
             poll_interval: Duration::from_millis(500),
             changes_retention: Duration::from_secs(600),
             flush_interval: Duration::from_secs(5),
