@@ -381,6 +381,9 @@ pub async fn collect_garbage(
                     .into(),
             ));
         }
+        for pragma in d::BULK_ON {
+            sqlx::query(pragma).execute(&mut *conn).await?;
+        }
         for t in TEMP_IDS {
             sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
                 .execute(&mut *conn)
@@ -560,7 +563,14 @@ pub async fn collect_garbage(
                     sqlx::query("DELETE FROM gc_next").execute(&mut *tx).await?;
                     report.deleted += to_u64(count);
                     report.nar_bytes_freed += to_u64(nar);
-                    if std::env::var("NH_DEBUG").is_ok() { eprintln!("subround {} -> {} in {:?}", batch.len(), count, t0.elapsed()); }
+                    if std::env::var("NH_DEBUG").is_ok() {
+                        eprintln!(
+                            "subround {} -> {} in {:?}",
+                            batch.len(),
+                            count,
+                            t0.elapsed()
+                        );
+                    }
                     let room = batch_size
                         .saturating_sub(in_tx)
                         .min(budget(report.deleted))
@@ -587,6 +597,9 @@ pub async fn collect_garbage(
             sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
                 .execute(&mut *conn)
                 .await?;
+        }
+        for pragma in d::BULK_OFF {
+            sqlx::query(pragma).execute(&mut *conn).await?;
         }
     });
     report.elapsed = started.elapsed();
