@@ -158,7 +158,7 @@ fn options() -> StoreOptions {
 
 /// The SQLite template of size `n` (built if missing).
 async fn sqlite_template(n: u64) -> PathBuf {
-    let path = bench_dir().join(format!("gc-{n}-v3.db"));
+    let path = bench_dir().join(format!("gc-{n}-v4.db"));
     if !path.exists() {
         let tmp = path.with_extension("building");
         let _ = std::fs::remove_file(&tmp);
@@ -197,7 +197,7 @@ fn with_database(admin: &str, name: &str) -> String {
 /// A fresh copy of the PostgreSQL template of size `n`.
 async fn postgres_copy(admin: &str, n: u64) -> String {
     let mut c = sqlx::PgConnection::connect(admin).await.expect("connect");
-    let template = format!("nh_gc_tpl_{n}_v3");
+    let template = format!("nh_gc_tpl_{n}_v4");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&template)
         .fetch_optional(&mut c)
