@@ -86,7 +86,10 @@ fn refs_of(i: u64, n: u64, rng: &mut Rng) -> Vec<u64> {
 fn text(i: u64, refs: &[u64]) -> String {
     let h = hash(i);
     let digest = nix32::encode(&[(i % 251) as u8; 32]);
-    let refs: Vec<String> = refs.iter().map(|&r| format!("{}-pkg-{r}", hash(r))).collect();
+    let refs: Vec<String> = refs
+        .iter()
+        .map(|&r| format!("{}-pkg-{r}", hash(r)))
+        .collect();
     format!(
         "StorePath: /gnu/store/{h}-pkg-{i}\nURL: nar/zstd/{h}-pkg-{i}\nCompression: zstd\n\
          FileHash: sha256:{digest}\nFileSize: {}\nNarHash: sha256:{digest}\nNarSize: {}\n\
@@ -110,18 +113,30 @@ async fn build(store: &Store, n: u64) {
         degrees.push(refs.len());
         chunk.push(Narinfo::parse(&text(i, &refs)).expect("synthetic narinfo"));
         if chunk.len() == 5000 || i + 1 == n {
-            store.add_many(&chunk, AddMode::Keep).await.expect("add_many");
+            store
+                .add_many(&chunk, AddMode::Keep)
+                .await
+                .expect("add_many");
             chunk.clear();
         }
     }
     let gen_size = (n / GENERATIONS).max(1);
     for g in GENERATIONS - LIVE_GENERATIONS..GENERATIONS {
         let end = ((g + 1) * gen_size).min(n);
-        let items: Vec<String> = (end.saturating_sub(ROOTS_PER_GENERATION)..end).map(hash).collect();
-        set_root(store, &format!("gen/{g}"), &items, None).await.expect("root");
+        let items: Vec<String> = (end.saturating_sub(ROOTS_PER_GENERATION)..end)
+            .map(hash)
+            .collect();
+        set_root(store, &format!("gen/{g}"), &items, None)
+            .await
+            .expect("root");
     }
     degrees.sort_unstable();
-    let at = |q: f64| degrees.get(((n as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+    let at = |q: f64| {
+        degrees
+            .get(((n as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     eprintln!(
         "built {n} narinfos, {edges} references (mean {:.1}, median {}, p99 {}) in {:.0?}",
         edges as f64 / n as f64,
@@ -143,7 +158,7 @@ fn options() -> StoreOptions {
 
 /// The SQLite template of size `n` (built if missing).
 async fn sqlite_template(n: u64) -> PathBuf {
-    let path = bench_dir().join(format!("gc-{n}-v3.db"));
+    let path = bench_dir().join(format!("gc-{n}-v4.db"));
     if !path.exists() {
         let tmp = path.with_extension("building");
         let _ = std::fs::remove_file(&tmp);
@@ -152,7 +167,10 @@ async fn sqlite_template(n: u64) -> PathBuf {
             .expect("open");
         build(&store, n).await;
         if let narherder::store::Backend::Sqlite(p) = store.backend() {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.expect("checkpoint");
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await
+                .expect("checkpoint");
         }
         store.close().await;
         std::fs::rename(&tmp, &path).expect("rename");
@@ -179,26 +197,51 @@ fn with_database(admin: &str, name: &str) -> String {
 /// A fresh copy of the PostgreSQL template of size `n`.
 async fn postgres_copy(admin: &str, n: u64) -> String {
     let mut c = sqlx::PgConnection::connect(admin).await.expect("connect");
-    let template = format!("nh_gc_tpl_{n}_v3");
+    let template = format!("nh_gc_tpl_{n}_v4");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&template)
         .fetch_optional(&mut c)
         .await
         .expect("query");
     if exists.is_none() {
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {template}_building WITH (FORCE)"
+        ))
+        .execute(&mut c)
+        .await
+        .expect("drop");
         sqlx::query(&format!("CREATE DATABASE {template}_building"))
             .execute(&mut c)
             .await
             .expect("create");
-        let store = Store::open(&with_database(admin, &format!("{template}_building")), &options())
-            .await
-            .expect("open");
+        let store = Store::open(
+            &with_database(admin, &format!("{template}_building")),
+            &options(),
+        )
+        .await
+        .expect("open");
         build(&store, n).await;
         store.close().await;
-        sqlx::query(&format!("ALTER DATABASE {template}_building RENAME TO {template}"))
+        // Autovacuum may be working on the new database.
+        let mut tries = 0;
+        while let Err(e) = sqlx::query(&format!(
+            "ALTER DATABASE {template}_building RENAME TO {template}"
+        ))
+        .execute(&mut c)
+        .await
+        {
+            tries += 1;
+            assert!(tries < 100, "rename: {e}");
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(format!("{template}_building"))
             .execute(&mut c)
             .await
-            .expect("rename");
+            .expect("terminate");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let run = format!("nh_gc_run_{n}");
     sqlx::query(&format!("DROP DATABASE IF EXISTS {run} WITH (FORCE)"))
@@ -211,7 +254,10 @@ async fn postgres_copy(admin: &str, n: u64) -> String {
         .expect("create");
     let url = with_database(admin, &run);
     let mut r = sqlx::PgConnection::connect(&url).await.expect("connect");
-    sqlx::query("VACUUM ANALYZE").execute(&mut r).await.expect("analyze");
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&mut r)
+        .await
+        .expect("analyze");
     url
 }
 
@@ -248,11 +294,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let postgres = std::env::var("NARHERDER_BENCH_POSTGRES").ok().filter(|s| !s.is_empty());
+    let postgres = std::env::var("NARHERDER_BENCH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
     if let Ok(sizes) = std::env::var("NARHERDER_BENCH_GC_SIZES") {
         println!("| backend | narinfos | live | deleted | dry run | mark | sweep | full GC |");
         println!("|---|---|---|---|---|---|---|---|");
-        for n in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+        for n in sizes
+            .split(',')
+            .filter_map(|s| s.trim().parse::<u64>().ok())
+        {
             rt.block_on(async {
                 let url = sqlite_copy(n).await;
                 full_gc("sqlite", &url, n).await;

@@ -141,7 +141,7 @@ const UNLINK_ALL: &str = "DELETE FROM root_items WHERE root_id = $1";
 const REMOVE: &str = "DELETE FROM roots WHERE name = $1 RETURNING id";
 const LIST: &str = "SELECT r.name, r.expires_at, r.updated_at, i.hash, n.name \
      FROM roots r LEFT JOIN root_items ri ON ri.root_id = r.id \
-     LEFT JOIN items i ON i.id = ri.item_id LEFT JOIN narinfos n ON n.id = i.id \
+     LEFT JOIN items i ON i.id = ri.item_id LEFT JOIN narinfos n ON n.item_id = i.id \
      ORDER BY r.name, i.hash";
 
 /// Writes a root: `replace` replaces its set and expiry, otherwise items
