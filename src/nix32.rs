@@ -71,19 +71,29 @@ pub fn is_hash_part(s: &str) -> bool {
 
 /// Encodes `bytes` as nix-base32.
 pub fn encode(bytes: &[u8]) -> String {
+    // Walk the bit string from its least significant end: each 5 bits make
+    // the next character, filled in from the right.
     let n = encoded_len(bytes.len());
-    let mut out = String::with_capacity(n);
-    for i in 0..n {
-        let bit = (n - 1 - i) * 5;
-        let j = bit / 8;
-        let shift = bit % 8;
-        // `j < bytes.len()` always holds: bit < 8·len because n = ceil(8·len/5).
-        let lo = u16::from(bytes.get(j).copied().unwrap_or(0));
-        let hi = u16::from(bytes.get(j + 1).copied().unwrap_or(0));
-        let digit = (((hi << 8) | lo) >> shift) & 0x1f;
-        out.push(char::from(ALPHABET[usize::from(digit)]));
+    let mut buf = vec![0u8; n];
+    let mut pos = n;
+    let mut acc: u32 = 0;
+    let mut nbits = 0u32;
+    for &b in bytes {
+        acc |= u32::from(b) << nbits;
+        nbits += 8;
+        while nbits >= 5 {
+            pos -= 1;
+            buf[pos] = ALPHABET[(acc & 0x1f) as usize];
+            acc >>= 5;
+            nbits -= 5;
+        }
     }
-    out
+    if nbits > 0 {
+        pos -= 1;
+        buf[pos] = ALPHABET[(acc & 0x1f) as usize];
+    }
+    debug_assert_eq!(pos, 0);
+    String::from_utf8(buf).expect("the nix-base32 alphabet is ASCII")
 }
 
 /// Decodes a nix-base32 string.
@@ -129,32 +139,36 @@ fn checked_len(s: &str) -> Result<usize> {
 
 /// Decodes `src` into `out`, whose length must be `decoded_len(src.len())`.
 fn decode_exact(src: &[u8], out: &mut [u8], original: &str) -> Result<()> {
-    let n = src.len();
-    for (i, &c) in src.iter().enumerate() {
+    // The last character holds the 5 least significant bits: walk from the
+    // right, emitting a byte whenever 8 bits have gathered.
+    let mut acc: u32 = 0;
+    let mut nbits = 0u32;
+    let mut k = 0usize;
+    for &c in src.iter().rev() {
         let digit = DECODE_TABLE[usize::from(c)];
         if digit == INVALID {
-            return Err(bad_char(original, i));
+            // Report the leftmost offender, as a reader scans.
+            let pos = src.iter().position(|&b| !is_nix32_char(b)).unwrap_or(0);
+            return Err(bad_char(original, pos));
         }
-        let bit = (n - 1 - i) * 5;
-        let j = bit / 8;
-        let shift = bit % 8;
-        let wide = u16::from(digit) << shift;
-        // Low part always lands in `out` (j < out.len(), see `encode`).
-        if let Some(b) = out.get_mut(j) {
-            *b |= (wide & 0xff) as u8;
-        }
-        let high = (wide >> 8) as u8;
-        match out.get_mut(j + 1) {
-            Some(b) => *b |= high,
-            None if high != 0 => {
-                return Err(Error::Nix32(format!(
-                    "non-zero overflow bits in the first character {:?} of {} (not the canonical spelling of any byte string)",
-                    char::from(c),
-                    shorten(original)
-                )))
+        acc |= u32::from(digit) << nbits;
+        nbits += 5;
+        if nbits >= 8 {
+            if let Some(b) = out.get_mut(k) {
+                *b = acc as u8;
             }
-            None => {}
+            k += 1;
+            acc >>= 8;
+            nbits -= 8;
         }
+    }
+    // What is left are the bits beyond the last byte: they must be zero.
+    if acc != 0 || k != out.len() {
+        return Err(Error::Nix32(format!(
+            "non-zero overflow bits in the first character {:?} of {} (not the canonical spelling of any byte string)",
+            src.first().map_or('?', |&c| char::from(c)),
+            shorten(original)
+        )));
     }
     Ok(())
 }

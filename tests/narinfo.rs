@@ -1020,3 +1020,85 @@ proptest! {
         prop_assert_eq!(x2.sigs().to_vec(), vec![nix_sig]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary (often hostile) values never make the writer panic, and
+    /// whatever it accepts reads back as given.
+    #[test]
+    fn writer_never_panics_on_arbitrary_values(
+        store_path in prop_oneof![any::<String>(), "/gnu/store/[0-9a-df-np-sv-z]{32}-.{0,8}"],
+        nar_hash in prop_oneof![any::<String>(), sha256_field()],
+        references in proptest::collection::vec(any::<String>(), 0..3),
+        deriver in proptest::option::of(any::<String>()),
+        system in proptest::option::of(any::<String>()),
+        url in any::<String>(),
+        compression in proptest::option::of(any::<String>()),
+        file_hash in proptest::option::of(any::<String>()),
+        sig in any::<String>(),
+        nix in any::<bool>(),
+    ) {
+        let f = NarinfoFields {
+            store_path,
+            nar_hash,
+            nar_size: 1,
+            references,
+            deriver,
+            system,
+            ca: None,
+            files: vec![NarFile { url: url.clone(), compression: compression.clone(), file_size: None, file_hash: file_hash.clone() }],
+        };
+        let layout = if nix { Layout::Nix } else { Layout::Guix };
+        if let Ok(n) = Narinfo::build(&f, layout) {
+            prop_assert_eq!(n.fields(), f);
+        }
+        let real = Narinfo::parse(&data(BORDEAUX)).unwrap();
+        if let Ok(n) = real.with_guix_signature(&sig) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+            prop_assert_eq!(n.signature(), Some(sig.as_str()));
+        }
+        if let Ok(n) = real.with_nix_sig(&sig) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+        }
+        let file = NarFile { url, compression, file_size: Some(3), file_hash };
+        if let Ok(n) = real.with_files(std::slice::from_ref(&file)) {
+            prop_assert_eq!(n.signed_prefix(), real.signed_prefix());
+            prop_assert_eq!(n.files(), std::slice::from_ref(&file));
+        }
+        let _ = real.with_added_file(file);
+    }
+}
+
+#[test]
+fn references_keep_file_order() {
+    let n = Narinfo::parse(&data(
+        "nix/xi429w4ddvb1r77978hm7jfb2jsn559r.gcc-3.4.6-unsorted-refs.narinfo",
+    ))
+    .unwrap();
+    let refs = n.references();
+    assert_eq!(refs[0], "a8922c0h87iilxzzvwn2hmv8x210aqb9-glibc-2.7");
+    assert_eq!(refs[1], "7w2acjgalb0cm7b3bg8yswza4l7iil9y-binutils-2.18");
+    let mut sorted = refs.to_vec();
+    sorted.sort();
+    assert_ne!(sorted, refs, "the file's order is not sorted and is kept");
+    assert_eq!(
+        n.reference_hashes().next(),
+        Some("a8922c0h87iilxzzvwn2hmv8x210aqb9")
+    );
+}
+
+#[test]
+fn several_narinfos_are_not_one() {
+    let sample = data("nix/cache.nixos.org-sample.narinfos");
+    let first_len = sample.find("\n\n").unwrap();
+    let first_lines = sample[..first_len].lines().count();
+    let err = Narinfo::parse(&sample).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "line {}: blank line inside a narinfo",
+            first_lines + 1
+        )),
+        "{err}"
+    );
+}

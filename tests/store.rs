@@ -361,6 +361,11 @@ async fn get_many_and_exists_many() {
         asked.push("");
         let got = store.get_many(&asked).await.unwrap();
         let exists = store.exists_many(&asked).await.unwrap();
+        let texts = store.get_texts(&asked).await.unwrap();
+        assert_eq!(texts.len(), asked.len());
+        for (t, g) in texts.iter().zip(&got) {
+            assert_eq!(t.as_deref(), g.as_ref().map(|g| g.text.as_str()));
+        }
         assert_eq!(got.len(), asked.len());
         assert_eq!(exists.len(), asked.len());
         for (i, h) in asked.iter().enumerate() {
@@ -378,6 +383,7 @@ async fn get_many_and_exists_many() {
         }
         assert!(store.get_many(&[]).await.unwrap().is_empty());
         assert!(store.exists_many(&[]).await.unwrap().is_empty());
+        assert!(store.get_texts(&[]).await.unwrap().is_empty());
         assert_eq!(store.get("not-a-hash").await.unwrap(), None);
         assert_eq!(store.get(&hashes[1]).await.unwrap(), None);
         store.close().await;
@@ -732,6 +738,92 @@ async fn readers_while_writing() {
         assert_eq!(reader.counts().await.unwrap().narinfos, 2000);
         writer.close().await;
         reader.close().await;
+        db
+    })
+    .await;
+}
+
+async fn has_reverse_index(store: &Store) -> bool {
+    match store.backend() {
+        Backend::Sqlite(p) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'refs_to'",
+            )
+            .fetch_one(p)
+            .await
+            .unwrap();
+            n == 1
+        }
+        Backend::Postgres(p) => {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'refs_to'")
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+            n == 1
+        }
+    }
+}
+
+#[tokio::test]
+async fn bulk_load_defers_the_reverse_index() {
+    for_each_backend("bulk_load", |db| async move {
+        let store = db.open(&nix()).await;
+        assert!(has_reverse_index(&store).await);
+        assert!(!store.counts().await.unwrap().bulk_load);
+        store.begin_bulk_load().await.unwrap();
+        store.begin_bulk_load().await.unwrap();
+        assert!(!has_reverse_index(&store).await);
+        assert!(store.counts().await.unwrap().bulk_load);
+        let chain: Vec<Narinfo> = (1..=50u64)
+            .map(|i| synthetic("/nix/store", i, &[i - 1]))
+            .collect();
+        store.add_many(&chain, AddMode::Keep).await.unwrap();
+        // Another process opening the store leaves the bulk load alone.
+        let other = db.open(&nix()).await;
+        assert!(!has_reverse_index(&other).await);
+        // Referrers still answer (slowly), closure is unaffected.
+        let all: BTreeSet<String> = (0..=50u64).map(hash_for).collect();
+        let all: Vec<String> = all.into_iter().collect();
+        assert_eq!(other.referrers(&hash_for(0)).await.unwrap(), all);
+        assert_eq!(other.closure(&hash_for(50)).await.unwrap(), all);
+        assert_eq!(other.prune_items().await.unwrap(), 0);
+        other.close().await;
+        store.end_bulk_load().await.unwrap();
+        store.end_bulk_load().await.unwrap();
+        assert!(has_reverse_index(&store).await);
+        assert!(!store.counts().await.unwrap().bulk_load);
+        assert_eq!(store.referrers(&hash_for(0)).await.unwrap(), all);
+        store.close().await;
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_table_has_a_primary_key() {
+    for_each_backend("primary_keys", |db| async move {
+        let store = db.open(&nix()).await;
+        let missing: Vec<String> = match store.backend() {
+            Backend::Sqlite(p) => sqlx::query_scalar(
+                "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' \
+                 AND m.name NOT LIKE 'sqlite_%' AND NOT EXISTS \
+                 (SELECT 1 FROM pragma_table_info(m.name) t WHERE t.pk > 0)",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap(),
+            Backend::Postgres(p) => sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace \
+                 WHERE c.relkind = 'r' AND s.nspname = current_schema() AND NOT EXISTS \
+                 (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap(),
+        };
+        assert!(missing.is_empty(), "tables without a primary key: {missing:?}");
+        store.close().await;
         db
     })
     .await;

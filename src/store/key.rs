@@ -18,6 +18,31 @@ pub(crate) const HASH_CHARS: usize = 32;
 /// A hash part as stored: 20 bytes.
 pub(crate) type Key = [u8; 20];
 
+/// A hasher for keys: they are digests, so their first eight bytes are
+/// already uniformly spread (SipHash's protection buys nothing here, and
+/// the import path hashes tens of keys per narinfo).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 20]` hashes as its bytes (arrays hash without a length
+        // prefix); fold anything else in too, so the hasher stays correct.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
+/// `BuildHasher` for maps keyed by [`Key`].
+pub(crate) type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
+
 /// The key of a 32-character hash part, or `None` if `hash` is not one.
 pub(crate) fn try_key(hash: &str) -> Option<Key> {
     if hash.len() != HASH_CHARS {

@@ -17,9 +17,20 @@
 //! wholly present or absent. Several processes may read while one writes.
 //!
 //! Layout (see `migrations/`): `items` interns every hash part the store has
-//! heard of (stored narinfos and the items they reference) as a 20-byte key
-//! with an integer id; `narinfos` holds the text and fields; `refs` the
-//! edges between item ids; `nar_files` the archives.
+//! heard of (stored narinfos and the items they reference, stored or not) as
+//! a 20-byte key with an integer id; `narinfos` holds one row per narinfo
+//! (its id grows with every insertion; `item_id` says which item it
+//! describes) with the text and fields; `refs` holds the edges from a
+//! narinfo row to referenced item ids, clustered by narinfo so that a
+//! recursive walk reads a node's edges with one seek; `nar_files` the
+//! archives. Because new narinfo rows always get the next id, an import in
+//! any order appends to `narinfos`, `refs` and `nar_files`; only `items`'
+//! hash index and the reverse-edge index (`refs_to`, which
+//! [`Store::begin_bulk_load`] defers) take random inserts.
+//!
+//! Writes: SQLite writers take the database lock up front (`BEGIN
+//! IMMEDIATE`, busy timeout 5 s); PostgreSQL writers take a transaction-level
+//! advisory lock. Readers never wait for writers (WAL / MVCC).
 //!
 //! Lookups by hash treat a string that is not a 32-character nix-base32 hash
 //! part as a miss: such a key can never be stored.
@@ -151,6 +162,10 @@ pub struct StoreInfo {
     /// Size of the database in bytes (SQLite: pages in use and free;
     /// PostgreSQL: `pg_database_size`).
     pub database_bytes: Option<u64>,
+    /// Whether a bulk load is in progress (or crashed): the reverse-edge
+    /// index is then absent and [`Store::referrers`] slow. See
+    /// [`Store::begin_bulk_load`].
+    pub bulk_load: bool,
 }
 
 /// The database behind a store, for modules that run their own SQL.
@@ -185,28 +200,40 @@ macro_rules! on_pool {
 /// Shared SQL (both dialects agree).
 mod sql {
     pub const GET: &str = "SELECT i.hash, n.name, n.text, n.nar_hash, n.nar_size, n.deriver, \
-         n.system, n.ca, n.added_at FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = $1";
+         n.system, n.ca, n.added_at FROM items i JOIN narinfos n ON n.item_id = i.id \
+         WHERE i.hash = $1";
     pub const GET_TEXT: &str =
-        "SELECT n.text FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = $1";
+        "SELECT n.text FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = $1";
     pub const NAR_FILES: &str = "SELECT f.url, f.compression, f.file_size, f.file_hash \
-         FROM items i JOIN nar_files f ON f.narinfo_id = i.id WHERE i.hash = $1 ORDER BY f.idx";
-    pub const REFERENCES: &str = "SELECT t.hash FROM items i JOIN narinfos n ON n.id = i.id \
-         JOIN refs r ON r.from_id = i.id JOIN items t ON t.id = r.to_id WHERE i.hash = $1 \
+         FROM items i JOIN narinfos n ON n.item_id = i.id JOIN nar_files f ON f.narinfo_id = n.id \
+         WHERE i.hash = $1 ORDER BY f.idx";
+    pub const REFERENCES: &str = "SELECT t.hash FROM items i JOIN narinfos n ON n.item_id = i.id \
+         JOIN refs r ON r.from_id = n.id JOIN items t ON t.id = r.to_id WHERE i.hash = $1 \
          ORDER BY t.hash";
     pub const HAS_NARINFO: &str =
-        "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = $1";
-    pub const LIST: &str = "SELECT i.hash, n.name FROM items i JOIN narinfos n ON n.id = i.id \
-         WHERE i.hash > $1 ORDER BY i.hash LIMIT $2";
+        "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = $1";
+    pub const LIST: &str = "SELECT i.hash, n.name FROM items i JOIN narinfos n \
+         ON n.item_id = i.id WHERE i.hash > $1 ORDER BY i.hash LIMIT $2";
+    /// Items reachable from an item: through its narinfo (if stored) to the
+    /// items that narinfo references.
     pub const CLOSURE: &str = "WITH RECURSIVE c(id) AS ( \
            SELECT id FROM items WHERE hash = $1 \
            UNION \
-           SELECT r.to_id FROM c JOIN refs r ON r.from_id = c.id) \
+           SELECT r.to_id FROM c JOIN narinfos n ON n.item_id = c.id \
+           JOIN refs r ON r.from_id = n.id) \
          SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-    pub const REFERRERS: &str = "WITH RECURSIVE c(id) AS ( \
-           SELECT id FROM items WHERE hash = $1 \
+    /// Items from which an item is reachable (uses the reverse index). The
+    /// walk goes over narinfo ids, so each step looks a narinfo up once per
+    /// node, not once per edge; the item itself is added at the end.
+    pub const REFERRERS: &str = "WITH RECURSIVE c(nid) AS ( \
+           SELECT r.from_id FROM items i JOIN refs r ON r.to_id = i.id WHERE i.hash = $1 \
            UNION \
-           SELECT r.from_id FROM c JOIN refs r ON r.to_id = c.id) \
-         SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
+           SELECT r.from_id FROM c JOIN narinfos n ON n.id = c.nid \
+           JOIN refs r ON r.to_id = n.item_id) \
+         SELECT i.hash FROM ( \
+           SELECT n.item_id AS id FROM c JOIN narinfos n ON n.id = c.nid \
+           UNION SELECT id FROM items WHERE hash = $1) x \
+         JOIN items i ON i.id = x.id ORDER BY i.hash";
     pub const COUNTS: &str = "SELECT \
            (SELECT COUNT(*) FROM narinfos), \
            (SELECT COUNT(*) FROM refs), \
@@ -214,9 +241,12 @@ mod sql {
            (SELECT COUNT(*) FROM items), \
            (SELECT CAST(COALESCE(SUM(nar_size), 0) AS BIGINT) FROM narinfos), \
            (SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM nar_files)";
-    pub const PRUNE_ITEMS: &str = "DELETE FROM items WHERE \
-           NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = items.id) AND \
-           NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = items.id)";
+    pub const DROP_REVERSE_INDEX: &str = "DROP INDEX IF EXISTS refs_to";
+    pub const CREATE_REVERSE_INDEX: &str =
+        "CREATE INDEX IF NOT EXISTS refs_to ON refs (to_id, from_id)";
+    pub const BULK_FLAG: &str = "bulk_load";
+    pub const NEXT_NARINFO_ID: &str =
+        "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM narinfos";
 }
 
 /// Row of [`sql::GET`].
@@ -309,6 +339,10 @@ impl Store {
     /// narinfo ([`AddOutcome::Conflict`]) and do not stop the others; a
     /// narinfo for another store directory fails the whole call before
     /// anything is written. Later entries see earlier ones of the same call.
+    ///
+    /// For large imports call [`Store::begin_bulk_load`] first and
+    /// [`Store::end_bulk_load`] after the last batch (about 4× cheaper per
+    /// narinfo, see BENCHMARKS.md); batches of a few thousand work well.
     pub async fn add_many(&self, narinfos: &[Narinfo], mode: AddMode) -> Result<Vec<AddOutcome>> {
         if narinfos.is_empty() {
             return Ok(Vec::new());
@@ -370,6 +404,30 @@ impl Store {
             let stored = self.stored(row)?;
             for &slot in slots_of(&slots, pos)? {
                 out[slot] = Some(stored.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The texts to serve for many hash parts, in one statement (the
+    /// serving path's batch lookup): entry *i* answers `hashes[i]`.
+    pub async fn get_texts(&self, hashes: &[&str]) -> Result<Vec<Option<String>>> {
+        let (keys, slots) = keys_of(hashes);
+        let mut out: Vec<Option<String>> = vec![None; hashes.len()];
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => sqlite::get_texts(pool, &keys).await?,
+            Backend::Postgres(pool) => postgres::get_texts(pool, &keys).await?,
+        };
+        for (pos, text) in rows {
+            let positions = slots_of(&slots, pos)?;
+            if let Some((&last, rest)) = positions.split_last() {
+                for &slot in rest {
+                    out[slot] = Some(text.clone());
+                }
+                out[last] = Some(text);
             }
         }
         Ok(out)
@@ -477,9 +535,84 @@ impl Store {
     /// references any more; returns how many.
     pub async fn prune_items(&self) -> Result<u64> {
         let _guard = self.write_lock.lock().await;
-        Ok(on_pool!(self, pool => {
-            sqlx::query(sql::PRUNE_ITEMS).execute(pool).await?.rows_affected()
-        }))
+        Ok(match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(sqlite::PRUNE_ITEMS)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                postgres::lock_writers(&mut tx).await?;
+                let n = sqlx::query(postgres::PRUNE_ITEMS)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                n
+            }
+        })
+    }
+
+    /// Starts a bulk load: drops the reverse-edge index, so that a large
+    /// import appends to every table and index except `items`' hash index
+    /// instead of inserting at random places (which, once the tables
+    /// outgrow the page cache, rewrites most pages at every commit). Until
+    /// [`Store::end_bulk_load`], [`Store::referrers`] scans every edge.
+    ///
+    /// The state is recorded in the database, so other processes opening
+    /// the store leave the index alone; a bulk load interrupted by a crash
+    /// stays in effect until `end_bulk_load` is called (a later import or
+    /// `narherder` maintenance does it). Idempotent.
+    pub async fn begin_bulk_load(&self) -> Result<()> {
+        self.ddl(&[sql::DROP_REVERSE_INDEX], Some("1")).await
+    }
+
+    /// Ends a bulk load: rebuilds the reverse-edge index in one sort and
+    /// clears the flag. Idempotent, and harmless without a bulk load.
+    pub async fn end_bulk_load(&self) -> Result<()> {
+        self.ddl(&[sql::CREATE_REVERSE_INDEX], None).await
+    }
+
+    /// Runs DDL statements and sets (`Some`) or clears the bulk-load flag,
+    /// in one writing transaction.
+    async fn ddl(&self, statements: &[&str], flag: Option<&str>) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        macro_rules! body {
+            ($tx:expr) => {{
+                for s in statements {
+                    sqlx::query(s).execute(&mut *$tx).await?;
+                }
+                match flag {
+                    Some(v) => {
+                        sqlx::query(schema::META_SET)
+                            .bind(sql::BULK_FLAG)
+                            .bind(v)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM meta WHERE key = $1")
+                            .bind(sql::BULK_FLAG)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                }
+            }};
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                postgres::lock_writers(&mut tx).await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Up to `limit` stored hash parts in ascending order, starting after
@@ -551,16 +684,24 @@ impl Store {
     /// Counts and sizes.
     pub async fn counts(&self) -> Result<StoreInfo> {
         type Row = (i64, i64, i64, i64, i64, i64);
-        let (row, bytes): (Row, Option<i64>) = match &self.backend {
+        let (row, bytes, bulk): (Row, Option<i64>, Option<String>) = match &self.backend {
             Backend::Sqlite(pool) => (
                 sqlx::query_as(sql::COUNTS).fetch_one(pool).await?,
                 sqlx::query_scalar(sqlite::DATABASE_BYTES)
+                    .fetch_optional(pool)
+                    .await?,
+                sqlx::query_scalar(schema::META_GET)
+                    .bind(sql::BULK_FLAG)
                     .fetch_optional(pool)
                     .await?,
             ),
             Backend::Postgres(pool) => (
                 sqlx::query_as(sql::COUNTS).fetch_one(pool).await?,
                 sqlx::query_scalar(postgres::DATABASE_BYTES)
+                    .fetch_optional(pool)
+                    .await?,
+                sqlx::query_scalar(schema::META_GET)
+                    .bind(sql::BULK_FLAG)
                     .fetch_optional(pool)
                     .await?,
             ),
@@ -573,6 +714,7 @@ impl Store {
             total_nar_size: to_u64(row.4, "size")?,
             total_file_size: to_u64(row.5, "size")?,
             database_bytes: bytes.and_then(|b| u64::try_from(b).ok()),
+            bulk_load: bulk.is_some(),
         })
     }
 

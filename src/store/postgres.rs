@@ -18,6 +18,11 @@ use crate::{Error, Result};
 /// Database size in bytes.
 pub(crate) const DATABASE_BYTES: &str = "SELECT pg_database_size(current_database())";
 
+/// Forgets unreferenced items without a narinfo (anti-joins).
+pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items i WHERE \
+     NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = i.id) AND \
+     NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = i.id)";
+
 /// Advisory lock key taken by every writing transaction ("narherd").
 const WRITER_LOCK: i64 = 0x006e_6172_6865_7264;
 
@@ -64,15 +69,15 @@ const INTERN_INSERT: &str = "INSERT INTO items (hash) SELECT h FROM UNNEST($1::b
 const INTERN_SELECT: &str = "SELECT j.ord, i.id FROM UNNEST($1::bytea[]) WITH ORDINALITY \
      AS j(h, ord) JOIN items i ON i.hash = j.h";
 const NARINFO_IDS: &str =
-    "SELECT n.id FROM items i JOIN narinfos n ON n.id = i.id WHERE i.hash = ANY($1::bytea[])";
-const TEXTS_OF: &str = "SELECT id, text FROM narinfos WHERE id = ANY($1::int8[])";
+    "SELECT n.id FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = ANY($1::bytea[])";
+const STORED_OF: &str = "SELECT item_id, id, text FROM narinfos WHERE item_id = ANY($1::int8[])";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id = ANY($1::int8[])";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id = ANY($1::int8[])";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id = ANY($1::int8[])";
 const INSERT_NARINFOS: &str = "INSERT INTO narinfos \
-     (id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
-     SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], \
-     $6::text[], $7::text[], $8::text[], $9::int8[])";
+     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
+     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+     $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[])";
 const INSERT_REFS: &str =
     "INSERT INTO refs (from_id, to_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])";
 const INSERT_FILES: &str = "INSERT INTO nar_files \
@@ -81,9 +86,11 @@ const INSERT_FILES: &str = "INSERT INTO nar_files \
      $6::text[])";
 const GET_MANY: &str = "SELECT j.ord, i.hash, n.name, n.text, n.nar_hash, n.nar_size, \
      n.deriver, n.system, n.ca, n.added_at FROM UNNEST($1::bytea[]) WITH ORDINALITY AS j(h, ord) \
-     JOIN items i ON i.hash = j.h JOIN narinfos n ON n.id = i.id";
+     JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
+const GET_TEXTS: &str = "SELECT j.ord, n.text FROM UNNEST($1::bytea[]) WITH ORDINALITY \
+     AS j(h, ord) JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
 const EXISTS_MANY: &str = "SELECT j.ord FROM UNNEST($1::bytea[]) WITH ORDINALITY AS j(h, ord) \
-     JOIN items i ON i.hash = j.h JOIN narinfos n ON n.id = i.id";
+     JOIN items i ON i.hash = j.h JOIN narinfos n ON n.item_id = i.id";
 
 impl Bulk for PgConnection {
     async fn intern(&mut self, keys: &[Key]) -> Result<Vec<i64>> {
@@ -121,10 +128,16 @@ impl Bulk for PgConnection {
             .await?)
     }
 
-    async fn texts_of(&mut self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(TEXTS_OF)
-            .bind(ids)
+    async fn stored_of(&mut self, item_ids: &[i64]) -> Result<Vec<(i64, i64, String)>> {
+        Ok(sqlx::query_as(STORED_OF)
+            .bind(item_ids)
             .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn next_narinfo_id(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar(super::sql::NEXT_NARINFO_ID)
+            .fetch_one(&mut *self)
             .await?)
     }
 
@@ -147,6 +160,7 @@ impl Bulk for PgConnection {
     async fn insert_narinfos(&mut self, rows: &[NarinfoRow<'_>]) -> Result<()> {
         let col = |f: fn(&NarinfoRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
         let ids = col(|r| r.id);
+        let item_ids = col(|r| r.item_id);
         let sizes = col(|r| r.nar_size);
         let added = col(|r| r.added_at);
         let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
@@ -157,6 +171,7 @@ impl Bulk for PgConnection {
         let cas: Vec<Option<&str>> = rows.iter().map(|r| r.ca).collect();
         sqlx::query(INSERT_NARINFOS)
             .bind(&ids)
+            .bind(&item_ids)
             .bind(&names)
             .bind(&texts)
             .bind(&nar_hashes)
@@ -229,6 +244,17 @@ pub(crate) async fn get_many(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, 
                 (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9),
             ))
         })
+        .collect()
+}
+
+/// Texts of the stored narinfos among `keys`, with their positions.
+pub(crate) async fn get_texts(pool: &PgPool, keys: &[Key]) -> Result<Vec<(usize, String)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(GET_TEXTS)
+        .bind(key_slices(keys))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(k, t)| Ok((position(k)?, t)))
         .collect()
 }
 

@@ -148,6 +148,17 @@ macro_rules! migrate {
                 .execute(&mut *$tx)
                 .await?;
         }
+        // Outside a bulk load the reverse-edge index must exist (a no-op
+        // when it does).
+        let bulk: Option<String> = sqlx::query_scalar(s::META_GET)
+            .bind($crate::store::sql::BULK_FLAG)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if bulk.is_none() {
+            sqlx::query($crate::store::sql::CREATE_REVERSE_INDEX)
+                .execute(&mut *$tx)
+                .await?;
+        }
         dir
     }};
 }

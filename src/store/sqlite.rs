@@ -6,6 +6,7 @@
 //! travel as hex and are turned back into blobs by `unhex`.
 //! `CROSS JOIN` makes SQLite walk the JSON list first and probe the indexes.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::str::FromStr as _;
 
@@ -23,6 +24,15 @@ use crate::{Error, Result};
 /// Database size in bytes.
 pub(crate) const DATABASE_BYTES: &str =
     "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s";
+
+/// Forgets unreferenced items without a narinfo. `NOT IN` builds each
+/// list once (no per-item probe of the reverse index, absent during a bulk
+/// load).
+pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items WHERE \
+     id NOT IN (SELECT item_id FROM narinfos) AND id NOT IN (SELECT to_id FROM refs)";
+
+/// Largest memory map of the database file (address space, not memory).
+const MMAP_BYTES: u64 = 1 << 32;
 
 /// Page cache per connection, in KiB (negative `cache_size` means KiB).
 const CACHE_KIB: i64 = 64 * 1024;
@@ -52,7 +62,10 @@ pub(crate) async fn open(
     .busy_timeout(super::BUSY_TIMEOUT)
     .foreign_keys(false)
     .pragma("cache_size", format!("-{CACHE_KIB}"))
-    .pragma("temp_store", "memory");
+    .pragma("temp_store", "memory")
+    // Reads through a shared memory map: every pooled connection sees the
+    // OS page cache instead of warming a private cache of its own.
+    .pragma("mmap_size", MMAP_BYTES.to_string());
     // An in-memory database lives as long as its one connection.
     let pool = if memory {
         SqlitePoolOptions::new()
@@ -72,6 +85,8 @@ pub(crate) async fn open(
     Ok((pool, dir))
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// `["<hex>", …]`
 fn json_keys(keys: &[Key]) -> String {
     let mut s = String::with_capacity(keys.len() * 43 + 2);
@@ -81,8 +96,9 @@ fn json_keys(keys: &[Key]) -> String {
             s.push(',');
         }
         s.push('"');
-        for b in k {
-            let _ = write!(s, "{b:02x}");
+        for &b in k {
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 15)] as char);
         }
         s.push('"');
     }
@@ -104,99 +120,106 @@ fn json_ints(ids: &[i64]) -> String {
     s
 }
 
-/// Appends `v` as a JSON string.
-fn json_str(s: &mut String, v: &str) {
-    s.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
+/// Bind parameters per statement (SQLite allows 32766).
+const MAX_BINDS: usize = 32_000;
+
+/// `"{head} VALUES (?,…,?),(…)"` for `rows` rows of `cols` values.
+/// Anonymous `?` parameters: SQLite looks numbered `$N` names up one by one
+/// when preparing, which is quadratic in their number.
+fn values_sql(head: &str, cols: usize, rows: usize) -> String {
+    let mut s = String::with_capacity(head.len() + 8 + rows * (cols * 2 + 2));
+    s.push_str(head);
+    s.push_str(" VALUES ");
+    for r in 0..rows {
+        s.push_str(if r == 0 { "(" } else { ",(" });
+        for c in 0..cols {
+            s.push_str(if c == 0 { "?" } else { ",?" });
         }
+        s.push(')');
     }
-    s.push('"');
+    s
 }
 
-fn json_opt_str(s: &mut String, v: Option<&str>) {
-    match v {
-        Some(v) => json_str(s, v),
-        None => s.push_str("null"),
+/// Parses `[1,null,3]` (from `json_group_array`) into `n` optional ids.
+fn parse_id_array(json: &str, n: usize) -> Result<Vec<Option<i64>>> {
+    let bad = || Error::Store(format!("unexpected id list from the database: {json:.80}"));
+    let inner = json
+        .strip_prefix('[')
+        .and_then(|j| j.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    let ids: Vec<Option<i64>> = if inner.is_empty() {
+        Vec::new()
+    } else {
+        inner
+            .split(',')
+            .map(|v| match v.trim() {
+                "null" => Ok(None),
+                v => v.parse::<i64>().map(Some).map_err(|_| bad()),
+            })
+            .collect::<Result<_>>()?
+    };
+    if ids.len() != n {
+        return Err(bad());
     }
-}
-
-fn json_opt_int(s: &mut String, v: Option<i64>) {
-    match v {
-        Some(v) => {
-            let _ = write!(s, "{v}");
-        }
-        None => s.push_str("null"),
-    }
+    Ok(ids)
 }
 
 fn position(key: i64) -> Result<usize> {
     usize::try_from(key).map_err(|_| Error::Store(format!("json_each returned key {key}")))
 }
 
-const INTERN_INSERT: &str = "INSERT INTO items (hash) SELECT unhex(value) FROM json_each($1) \
-     WHERE true ON CONFLICT (hash) DO NOTHING";
-const INTERN_SELECT: &str = "SELECT j.key, i.id FROM json_each($1) j CROSS JOIN items i \
-     WHERE i.hash = unhex(j.value)";
+/// The ids of a JSON list of hex keys as one JSON array, `null` for the
+/// unknown ones: one row instead of one per key.
+const INTERN_SELECT: &str = "SELECT json_group_array(i.id ORDER BY j.key) \
+     FROM json_each($1) j LEFT JOIN items i ON i.hash = unhex(j.value)";
+const INTERN_INSERT: &str = "INSERT INTO items (hash)";
 const NARINFO_IDS: &str = "SELECT n.id FROM json_each($1) j CROSS JOIN items i \
-     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.id = i.id";
-const TEXTS_OF: &str =
-    "SELECT n.id, n.text FROM json_each($1) j CROSS JOIN narinfos n WHERE n.id = j.value";
+     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
+const STORED_OF: &str = "SELECT n.item_id, n.id, n.text FROM json_each($1) j \
+     CROSS JOIN narinfos n WHERE n.item_id = j.value";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT value FROM json_each($1))";
 const DELETE_FILES: &str =
     "DELETE FROM nar_files WHERE narinfo_id IN (SELECT value FROM json_each($1))";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT value FROM json_each($1))";
 const INSERT_NARINFOS: &str = "INSERT INTO narinfos \
-     (id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
-     SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-     value->>7, value->>8 FROM json_each($1)";
-const INSERT_REFS: &str =
-    "INSERT INTO refs (from_id, to_id) SELECT value->>0, value->>1 FROM json_each($1)";
-const INSERT_FILES: &str = "INSERT INTO nar_files \
-     (narinfo_id, idx, url, compression, file_size, file_hash) \
-     SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each($1)";
+     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at)";
+const INSERT_REFS: &str = "INSERT INTO refs (from_id, to_id)";
+const INSERT_FILES: &str =
+    "INSERT INTO nar_files (narinfo_id, idx, url, compression, file_size, file_hash)";
 const GET_MANY: &str = "SELECT j.key, i.hash, n.name, n.text, n.nar_hash, n.nar_size, \
      n.deriver, n.system, n.ca, n.added_at FROM json_each($1) j CROSS JOIN items i \
-     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.id = i.id";
+     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
+const GET_TEXTS: &str = "SELECT j.key, n.text FROM json_each($1) j CROSS JOIN items i \
+     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
 const EXISTS_MANY: &str = "SELECT j.key FROM json_each($1) j CROSS JOIN items i \
-     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.id = i.id";
+     CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
 
 impl Bulk for SqliteConnection {
     async fn intern(&mut self, keys: &[Key]) -> Result<Vec<i64>> {
-        let json = json_keys(keys);
-        sqlx::query(INTERN_INSERT)
-            .bind(&json)
-            .execute(&mut *self)
+        let found: String = sqlx::query_scalar(INTERN_SELECT)
+            .bind(json_keys(keys))
+            .fetch_one(&mut *self)
             .await?;
-        let rows: Vec<(i64, i64)> = sqlx::query_as(INTERN_SELECT)
-            .bind(&json)
-            .fetch_all(&mut *self)
-            .await?;
-        let mut ids = vec![0i64; keys.len()];
-        let mut seen = 0;
-        for (pos, id) in rows {
-            if let Some(slot) = ids.get_mut(position(pos)?) {
-                *slot = id;
-                seen += 1;
+        let mut ids = parse_id_array(&found, keys.len())?;
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| ids[i].is_none()).collect();
+        if !missing.is_empty() {
+            let mut new_ids: HashMap<Vec<u8>, i64> = HashMap::with_capacity(missing.len());
+            for chunk in missing.chunks(MAX_BINDS) {
+                let mut sql = values_sql(INTERN_INSERT, 1, chunk.len());
+                sql.push_str(" RETURNING hash, id");
+                let mut q = sqlx::query_as::<_, (Vec<u8>, i64)>(&sql);
+                for &i in chunk {
+                    q = q.bind(&keys[i][..]);
+                }
+                new_ids.extend(q.fetch_all(&mut *self).await?);
+            }
+            for i in missing {
+                ids[i] = new_ids.get(&keys[i][..]).copied();
             }
         }
-        if seen != keys.len() {
-            return Err(Error::Store(format!(
-                "interned {} of {} hashes",
-                seen,
-                keys.len()
-            )));
-        }
-        Ok(ids)
+        ids.into_iter()
+            .map(|id| id.ok_or_else(|| Error::Store("interning a hash returned no id".into())))
+            .collect()
     }
 
     async fn narinfo_ids(&mut self, keys: &[Key]) -> Result<Vec<i64>> {
@@ -206,10 +229,16 @@ impl Bulk for SqliteConnection {
             .await?)
     }
 
-    async fn texts_of(&mut self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(TEXTS_OF)
-            .bind(json_ints(ids))
+    async fn stored_of(&mut self, item_ids: &[i64]) -> Result<Vec<(i64, i64, String)>> {
+        Ok(sqlx::query_as(STORED_OF)
+            .bind(json_ints(item_ids))
             .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn next_narinfo_id(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar(super::sql::NEXT_NARINFO_ID)
+            .fetch_one(&mut *self)
             .await?)
     }
 
@@ -231,70 +260,54 @@ impl Bulk for SqliteConnection {
     }
 
     async fn insert_narinfos(&mut self, rows: &[NarinfoRow<'_>]) -> Result<()> {
-        let mut s = String::with_capacity(rows.iter().map(|r| r.text.len() + 200).sum());
-        s.push('[');
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
+        for chunk in rows.chunks(MAX_BINDS / 10) {
+            let sql = values_sql(INSERT_NARINFOS, 10, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(r.item_id)
+                    .bind(r.name)
+                    .bind(r.text)
+                    .bind(r.nar_hash)
+                    .bind(r.nar_size)
+                    .bind(r.deriver)
+                    .bind(r.system)
+                    .bind(r.ca)
+                    .bind(r.added_at);
             }
-            let _ = write!(s, "[{},", r.id);
-            json_str(&mut s, r.name);
-            s.push(',');
-            json_str(&mut s, r.text);
-            s.push(',');
-            json_str(&mut s, r.nar_hash);
-            let _ = write!(s, ",{},", r.nar_size);
-            json_opt_str(&mut s, r.deriver);
-            s.push(',');
-            json_opt_str(&mut s, r.system);
-            s.push(',');
-            json_opt_str(&mut s, r.ca);
-            let _ = write!(s, ",{}]", r.added_at);
+            q.execute(&mut *self).await?;
         }
-        s.push(']');
-        sqlx::query(INSERT_NARINFOS)
-            .bind(s)
-            .execute(&mut *self)
-            .await?;
         Ok(())
     }
 
     async fn insert_refs(&mut self, edges: &[(i64, i64)]) -> Result<()> {
-        let mut s = String::with_capacity(edges.len() * 16 + 2);
-        s.push('[');
-        for (i, (from, to)) in edges.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
+        for chunk in edges.chunks(MAX_BINDS / 2) {
+            let sql = values_sql(INSERT_REFS, 2, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for &(from, to) in chunk {
+                q = q.bind(from).bind(to);
             }
-            let _ = write!(s, "[{from},{to}]");
+            q.execute(&mut *self).await?;
         }
-        s.push(']');
-        sqlx::query(INSERT_REFS).bind(s).execute(&mut *self).await?;
         Ok(())
     }
 
     async fn insert_files(&mut self, rows: &[FileRow<'_>]) -> Result<()> {
-        let mut s = String::with_capacity(rows.len() * 200 + 2);
-        s.push('[');
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
+        for chunk in rows.chunks(MAX_BINDS / 6) {
+            let sql = values_sql(INSERT_FILES, 6, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.narinfo_id)
+                    .bind(r.idx)
+                    .bind(r.url)
+                    .bind(r.compression)
+                    .bind(r.file_size)
+                    .bind(r.file_hash);
             }
-            let _ = write!(s, "[{},{},", r.narinfo_id, r.idx);
-            json_str(&mut s, r.url);
-            s.push(',');
-            json_opt_str(&mut s, r.compression);
-            s.push(',');
-            json_opt_int(&mut s, r.file_size);
-            s.push(',');
-            json_opt_str(&mut s, r.file_hash);
-            s.push(']');
+            q.execute(&mut *self).await?;
         }
-        s.push(']');
-        sqlx::query(INSERT_FILES)
-            .bind(s)
-            .execute(&mut *self)
-            .await?;
         Ok(())
     }
 }
@@ -327,6 +340,17 @@ pub(crate) async fn get_many(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<(usi
         .collect()
 }
 
+/// Texts of the stored narinfos among `keys`, with their positions.
+pub(crate) async fn get_texts(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<(usize, String)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(GET_TEXTS)
+        .bind(json_keys(keys))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(k, t)| Ok((position(k)?, t)))
+        .collect()
+}
+
 /// Positions of the `keys` that have a stored narinfo.
 pub(crate) async fn exists_many(pool: &SqlitePool, keys: &[Key]) -> Result<Vec<usize>> {
     let rows: Vec<i64> = sqlx::query_scalar(EXISTS_MANY)
@@ -341,14 +365,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_encoding() {
-        let mut s = String::new();
-        json_str(&mut s, "a\"b\\c\nd\u{1}é");
-        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    fn encodings() {
         assert_eq!(json_ints(&[1, -2, 3]), "[1,-2,3]");
         assert_eq!(
             json_keys(&[[0xab; 20]]),
             format!("[\"{}\"]", "ab".repeat(20))
+        );
+        assert_eq!(
+            parse_id_array("[1,null,3]", 3).unwrap(),
+            vec![Some(1), None, Some(3)]
+        );
+        assert_eq!(parse_id_array("[]", 0).unwrap(), vec![]);
+        assert!(parse_id_array("[1,x]", 2).is_err());
+        assert!(parse_id_array("[1,2]", 3).is_err());
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b)", 2, 2),
+            "INSERT INTO t (a, b) VALUES (?,?),(?,?)"
         );
     }
 }

@@ -10,13 +10,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::key::{self, Key};
+use super::key::{self, Key, KeyHash};
 use super::{AddMode, AddOutcome};
 use crate::{Error, Narinfo, Result};
 
 /// A `narinfos` row to insert.
 pub(crate) struct NarinfoRow<'a> {
     pub id: i64,
+    pub item_id: i64,
     pub name: &'a str,
     pub text: &'a str,
     pub nar_hash: &'a str,
@@ -40,13 +41,16 @@ pub(crate) struct FileRow<'a> {
 /// Set-at-a-time statements on an open transaction. Implemented by
 /// `SqliteConnection` and `PgConnection` (static dispatch only).
 pub(crate) trait Bulk {
-    /// Ensures every key is in `items`; returns their ids, aligned.
+    /// Ensures every key is in `items`; returns their item ids, aligned.
     async fn intern(&mut self, keys: &[Key]) -> Result<Vec<i64>>;
-    /// Ids of the keys that have a stored narinfo (any order).
+    /// `narinfos.id` of the keys that have a stored narinfo (any order).
     async fn narinfo_ids(&mut self, keys: &[Key]) -> Result<Vec<i64>>;
-    /// `(id, text)` of the stored narinfos among `ids`.
-    async fn texts_of(&mut self, ids: &[i64]) -> Result<Vec<(i64, String)>>;
-    /// Deletes narinfos with their edges and files; returns how many.
+    /// `(item_id, narinfos.id, text)` of the stored narinfos among `item_ids`.
+    async fn stored_of(&mut self, item_ids: &[i64]) -> Result<Vec<(i64, i64, String)>>;
+    /// One more than the largest `narinfos.id` (the writer holds the lock).
+    async fn next_narinfo_id(&mut self) -> Result<i64>;
+    /// Deletes narinfos (by `narinfos.id`) with their edges and files;
+    /// returns how many.
     async fn delete_narinfos(&mut self, ids: &[i64]) -> Result<u64>;
     /// Inserts narinfo rows.
     async fn insert_narinfos(&mut self, rows: &[NarinfoRow<'_>]) -> Result<()>;
@@ -63,8 +67,10 @@ pub(crate) struct Batch<'a> {
     keys: Vec<Key>,
     /// Per narinfo: index in `keys` of its own hash part.
     own: Vec<usize>,
-    /// Per narinfo: indices in `keys` of its references (deduplicated).
-    refs: Vec<Vec<usize>>,
+    /// Indices in `keys` of the references, deduplicated, narinfo after
+    /// narinfo; narinfo *i*'s are `refs[ref_start[i]..ref_start[i + 1]]`.
+    refs: Vec<usize>,
+    ref_start: Vec<usize>,
 }
 
 fn to_i64(v: u64, path: &str, field: &str) -> Result<i64> {
@@ -78,8 +84,10 @@ fn to_i64(v: u64, path: &str, field: &str) -> Result<i64> {
 impl<'a> Batch<'a> {
     /// Validates `narinfos` against the store directory and interns keys.
     pub(crate) fn new(narinfos: &'a [Narinfo], store_dir: &str) -> Result<Self> {
-        let mut index: HashMap<Key, usize> = HashMap::new();
-        let mut keys = Vec::new();
+        let total_refs: usize = narinfos.iter().map(|n| n.references().len()).sum();
+        let mut index: HashMap<Key, usize, KeyHash> =
+            HashMap::with_capacity_and_hasher(total_refs + narinfos.len(), KeyHash::default());
+        let mut keys = Vec::with_capacity(total_refs + narinfos.len());
         let mut intern = |k: Key| {
             *index.entry(k).or_insert_with(|| {
                 keys.push(k);
@@ -87,7 +95,9 @@ impl<'a> Batch<'a> {
             })
         };
         let mut own = Vec::with_capacity(narinfos.len());
-        let mut refs = Vec::with_capacity(narinfos.len());
+        let mut refs = Vec::with_capacity(total_refs);
+        let mut ref_start = Vec::with_capacity(narinfos.len() + 1);
+        ref_start.push(0);
         for n in narinfos {
             if n.store_dir() != store_dir {
                 return Err(Error::Store(format!(
@@ -114,7 +124,7 @@ impl<'a> Batch<'a> {
                     to_i64(s, n.store_path(), "FileSize")?;
                 }
             }
-            let mut mine = Vec::with_capacity(n.references().len());
+            let start = refs.len();
             for r in n.references() {
                 let k = r
                     .get(..key::HASH_CHARS)
@@ -129,17 +139,25 @@ impl<'a> Batch<'a> {
                             ),
                         )
                     })?;
-                mine.push(intern(k));
+                refs.push(intern(k));
             }
-            mine.sort_unstable();
-            mine.dedup();
-            refs.push(mine);
+            refs[start..].sort_unstable();
+            let mut kept = start;
+            for j in start..refs.len() {
+                if j == start || refs[j] != refs[kept - 1] {
+                    refs[kept] = refs[j];
+                    kept += 1;
+                }
+            }
+            refs.truncate(kept);
+            ref_start.push(refs.len());
         }
         Ok(Batch {
             narinfos,
             keys,
             own,
             refs,
+            ref_start,
         })
     }
 
@@ -158,25 +176,33 @@ impl<'a> Batch<'a> {
                 ids.len()
             )));
         }
-        let nid: Vec<i64> = self.own.iter().map(|&k| ids[k]).collect();
-        let mut distinct = nid.clone();
+        let item: Vec<i64> = self.own.iter().map(|&k| ids[k]).collect();
+        let mut distinct = item.clone();
         distinct.sort_unstable();
         distinct.dedup();
-        let existing: HashMap<i64, String> = conn.texts_of(&distinct).await?.into_iter().collect();
+        // item id -> (narinfos.id, text) of what is stored now.
+        let existing: HashMap<i64, (i64, String)> = conn
+            .stored_of(&distinct)
+            .await?
+            .into_iter()
+            .map(|(item, id, text)| (item, (id, text)))
+            .collect();
 
         // Decide in input order; later entries see earlier ones.
-        let mut current: HashMap<i64, &str> =
-            existing.iter().map(|(id, t)| (*id, t.as_str())).collect();
+        let mut current: HashMap<i64, &str> = existing
+            .iter()
+            .map(|(item, (_, t))| (*item, t.as_str()))
+            .collect();
         let mut chosen: HashMap<i64, usize> = HashMap::new();
         let mut to_delete: HashSet<i64> = HashSet::new();
         let mut outcomes = Vec::with_capacity(self.narinfos.len());
         for (i, n) in self.narinfos.iter().enumerate() {
-            let id = nid[i];
-            let outcome = match current.get(&id) {
+            let it = item[i];
+            let outcome = match current.get(&it) {
                 Some(t) if *t == n.text() => AddOutcome::Unchanged,
                 Some(_) if mode == AddMode::Replace => {
-                    if existing.contains_key(&id) {
-                        to_delete.insert(id);
+                    if let Some((id, _)) = existing.get(&it) {
+                        to_delete.insert(*id);
                     }
                     AddOutcome::Replaced
                 }
@@ -184,8 +210,8 @@ impl<'a> Batch<'a> {
                 None => AddOutcome::Inserted,
             };
             if matches!(outcome, AddOutcome::Inserted | AddOutcome::Replaced) {
-                chosen.insert(id, i);
-                current.insert(id, n.text());
+                chosen.insert(it, i);
+                current.insert(it, n.text());
             }
             outcomes.push(outcome);
         }
@@ -199,15 +225,19 @@ impl<'a> Batch<'a> {
             conn.delete_narinfos(&del).await?;
         }
 
-        let mut order: Vec<(i64, usize)> = chosen.into_iter().collect();
+        // New rows get ascending ids, in input order.
+        let mut order: Vec<(usize, i64)> = chosen.into_iter().map(|(it, i)| (i, it)).collect();
         order.sort_unstable();
+        let first_id = conn.next_narinfo_id().await?;
         let mut rows = Vec::with_capacity(order.len());
         let mut edges = Vec::new();
         let mut files = Vec::new();
-        for &(id, i) in &order {
+        for (k, &(i, item_id)) in order.iter().enumerate() {
+            let id = first_id + k as i64;
             let n = &self.narinfos[i];
             rows.push(NarinfoRow {
                 id,
+                item_id,
                 name: n.name(),
                 text: n.text(),
                 nar_hash: n.nar_hash(),
@@ -217,7 +247,8 @@ impl<'a> Batch<'a> {
                 ca: n.ca(),
                 added_at: now,
             });
-            let mut targets: Vec<i64> = self.refs[i].iter().map(|&k| ids[k]).collect();
+            let mine = &self.refs[self.ref_start[i]..self.ref_start[i + 1]];
+            let mut targets: Vec<i64> = mine.iter().map(|&k| ids[k]).collect();
             targets.sort_unstable();
             edges.extend(targets.into_iter().map(|t| (id, t)));
             for (idx, f) in n.files().iter().enumerate() {
