@@ -2,7 +2,8 @@
 //! signed bytes, base64 and s-expression decoding, ECDSA check) and signing.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use narherder::signing::guix::{self, Acl, GuixSecretKey};
+use ed25519_dalek::{Signer as _, Verifier as _};
+use narherder::signing::guix::{self, Acl, GuixSecretKey, GuixSignature};
 use std::path::Path;
 
 fn data(name: &str) -> std::path::PathBuf {
@@ -29,6 +30,20 @@ fn bench(c: &mut Criterion) {
     assert!(guix::verify(prefix.as_bytes(), field, &acl).is_valid());
     c.bench_function("guix verify bordeaux narinfo", |b| {
         b.iter(|| guix::verify(black_box(prefix.as_bytes()), black_box(field), &acl))
+    });
+
+    let b64 = field.rsplit(';').next().unwrap();
+    c.bench_function("guix decode signature (base64 + sexp)", |b| {
+        b.iter(|| GuixSignature::parse_base64(black_box(b64)).unwrap())
+    });
+
+    // For scale: an EdDSA (Nix-style) verification of the same bytes on the
+    // same machine.
+    let nix_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let nix_sig = nix_key.sign(prefix.as_bytes());
+    let nix_public = nix_key.verifying_key();
+    c.bench_function("reference: ed25519-dalek verify", |b| {
+        b.iter(|| nix_public.verify(black_box(prefix.as_bytes()), &nix_sig))
     });
 
     let key = GuixSecretKey::read_file(&data("keys/testhost.sec")).unwrap();

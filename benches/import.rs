@@ -11,14 +11,23 @@ use narherder::import::{import, ImportOptions, ImportSource, NoProgress};
 use narherder::store::{Store, StoreOptions};
 use narherder::synth::{write_cache, FileLayout, Flavour, SynthOptions};
 
-const COUNT: usize = 20_000;
+/// Narinfos per iteration under `cargo bench`; `cargo test --all-targets`
+/// runs the bench once as a smoke test, on a small cache.
+fn count() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        20_000
+    } else {
+        2_000
+    }
+}
 
 fn bench_import(c: &mut Criterion) {
+    let count = count();
     let cache = tempfile::tempdir().expect("temp dir");
     let summary = write_cache(
         cache.path(),
         &SynthOptions {
-            count: COUNT,
+            count,
             seed: 1,
             flavour: Flavour::Guix,
             layout: FileLayout::Flat,
@@ -31,7 +40,7 @@ fn bench_import(c: &mut Criterion) {
     let sources = vec![ImportSource::Path(cache.path().to_path_buf())];
     let mut group = c.benchmark_group("import");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(COUNT as u64));
+    group.throughput(Throughput::Elements(count as u64));
     group.bench_function("sqlite_20k_guix", |b| {
         b.iter_batched(
             || tempfile::tempdir().expect("temp dir"),
@@ -49,7 +58,7 @@ fn bench_import(c: &mut Criterion) {
                     )
                     .await
                     .expect("import");
-                    assert_eq!(report.new as usize, COUNT);
+                    assert_eq!(report.new as usize, count);
                     store.close().await;
                 });
                 db_dir

@@ -21,9 +21,9 @@ fn bench(c: &mut Criterion) {
     let keys =
         load_public_keys(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/keys.txt"))
             .expect("keys.txt");
-    // A typical narinfo: four references, one signature.
-    let text = data("syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo");
-    let narinfo = Narinfo::parse(&text).expect("curl narinfo parses");
+    // A typical narinfo: six references, one signature.
+    let text = data("0a3yijp35sygmy51cnrrz11vimwapz7c.dbus-conf-self-ref.narinfo");
+    let narinfo = Narinfo::parse(&text).expect("dbus-conf narinfo parses");
     assert!(verify_narinfo(&narinfo, &keys).is_valid());
 
     let mut group = c.benchmark_group("nix");

@@ -221,6 +221,22 @@ impl NarStorage {
         }
     }
 
+    /// Fails unless the existing `path` is, canonically, inside the storage
+    /// directory.
+    fn inside(&self, path: &Path) -> Result<()> {
+        let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        if real.starts_with(&self.root) {
+            Ok(())
+        } else {
+            Err(Error::Store(format!(
+                "{} resolves to {}, outside the storage directory {}",
+                path.display(),
+                real.display(),
+                self.root.display()
+            )))
+        }
+    }
+
     /// Whether `path`'s parent directory exists and is, canonically, inside
     /// the storage directory (`Ok(false)` when it does not exist, an error
     /// when it escapes).
@@ -248,9 +264,15 @@ impl NarStorage {
             return Ok(Placed::Left);
         }
         let dest = self.path_for(url)?;
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let parent = dest.parent().unwrap_or(&self.root);
+        // Check the deepest existing ancestor before creating anything, so a
+        // symbolic link leading out never gets directories made through it.
+        let mut existing = parent;
+        while !existing.exists() {
+            existing = existing.parent().unwrap_or(&self.root);
         }
+        self.inside(existing)?;
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         self.parent_inside(&dest)?;
         if fs::symlink_metadata(&dest).is_ok() {
             return Ok(Placed::AlreadyPresent);

@@ -337,11 +337,31 @@ fn kill_9_during_import_leaves_a_consistent_database() {
             "stored texts differ from their files"
         );
     }
+    // The first import into an empty store was a bulk load, left unfinished.
+    let out = env.run(&["info"]);
+    assert!(
+        text(&out.stdout).contains("bulk load:   unfinished"),
+        "{}",
+        text(&out.stdout)
+    );
     // And the import can simply be run again to completion.
     let out = env.run(&["import", cache.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains(&format!("imported {count} ")), "{err}");
+    // The interrupted bulk load was finished by that import.
+    let out = env.run(&["info"]);
+    assert!(
+        !text(&out.stdout).contains("bulk load"),
+        "{}",
+        text(&out.stdout)
+    );
+    let integrity = Command::new("sqlite3")
+        .arg(env.db_path())
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3 CLI");
+    assert_eq!(text(&integrity.stdout).trim(), "ok");
 }
 
 /// Rows in `narinfos`, read with the sqlite3 CLI (0 when unreadable).
@@ -353,4 +373,71 @@ fn sqlite_count(db: &Path) -> u64 {
         .ok()
         .and_then(|o| text(&o.stdout).trim().parse().ok())
         .unwrap_or(0)
+}
+
+#[test]
+fn require_signature_imports_only_what_the_keys_sign() {
+    let env = Env::new();
+    let guix = data("guix");
+    // The farms' ACL: the four real narinfos verify, the synthetic one
+    // (signed by the throwaway key) does not.
+    let acl = data("guix/keys/acl");
+    let out = env.run(&[
+        "import",
+        "--require-signature",
+        "--key",
+        acl.to_str().unwrap(),
+        guix.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("imported 4 (new 4"), "{err}");
+    assert!(
+        err.lines().any(|l| l.contains("0123456789abcdfghijklmnpqrsvwxyz.example-1.0.synthetic.narinfo:1: signature check: unauthorized-key")),
+        "{err}"
+    );
+    // The throwaway key: only the synthetic one.
+    let env = Env::new();
+    let key = data("guix/keys/testhost.pub");
+    let out = env.run(&[
+        "import",
+        "--require-signature",
+        "--key",
+        key.to_str().unwrap(),
+        guix.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("imported 1 (new 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run(&["list"]);
+    assert_eq!(text(&out.stdout), "0123456789abcdfghijklmnpqrsvwxyz\n");
+    // Nix: every sample narinfo is signed by cache.nixos.org-1.
+    let env = Env::new();
+    let keys = data("nix/keys.txt");
+    let sample = data("nix/cache.nixos.org-sample.narinfos");
+    let out = env.run(&[
+        "--store-dir",
+        "/nix/store",
+        "import",
+        "--require-signature",
+        "--key",
+        keys.to_str().unwrap(),
+        sample.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 200 (new 200"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --require-signature without --key is a usage error.
+    assert_eq!(
+        env.run(&["import", "--require-signature", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
 }

@@ -492,6 +492,27 @@ fn bad_key_files_are_errors() {
         GuixPublicKey::from_bytes(&y_is_p).is_ok(),
         "y = 0 itself is fine"
     );
+    // x = 0 (y = 1 or y = −1) with the sign bit set.
+    let mut y_is_one = [0u8; 32];
+    y_is_one[0] = 1;
+    assert!(GuixPublicKey::from_bytes(&y_is_one).is_ok());
+    y_is_one[31] = 0x80;
+    assert!(GuixPublicKey::from_bytes(&y_is_one).is_err());
+    let mut y_is_minus_one = [0xffu8; 32];
+    y_is_minus_one[0] = 0xec;
+    y_is_minus_one[31] = 0x7f;
+    assert!(GuixPublicKey::from_bytes(&y_is_minus_one).is_ok());
+    y_is_minus_one[31] = 0xff;
+    assert!(GuixPublicKey::from_bytes(&y_is_minus_one).is_err());
+    // Every y in [p, 2^255) is refused, with either sign.
+    for low in 0xedu8..=0xff {
+        for top in [0x7fu8, 0xff] {
+            let mut q = [0xffu8; 32];
+            q[0] = low;
+            q[31] = top;
+            assert!(GuixPublicKey::from_bytes(&q).is_err(), "{low:x} {top:x}");
+        }
+    }
     // d = 0 and d = n.
     for d in [
         "00".to_string(),

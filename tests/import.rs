@@ -397,6 +397,19 @@ fn storage_does_not_follow_symlinks_out() {
         "a directory link out must not be entered"
     );
     assert!(outside.join("sub/victim").exists());
+    let src = tmp.path().join("source.nar");
+    fs::write(&src, "nar").unwrap();
+    assert!(s
+        .place(&src, "nar/dirlink/new/x", NarFilesMode::Copy)
+        .is_err());
+    assert!(
+        !outside.join("sub/new").exists(),
+        "no directory made through the link"
+    );
+    assert!(s
+        .place(&src, "nar/dirlink/y", NarFilesMode::Hardlink)
+        .is_err());
+    assert!(!outside.join("sub/y").exists());
     assert!(s.remove("nar/link").unwrap(), "the link itself is removed");
     assert!(outside.join("secret").exists(), "its target is not");
     fs::write(root.join("nar/real"), "nar").unwrap();
@@ -529,13 +542,110 @@ async fn generated_caches_import_whole() {
         assert!(rejected.is_empty(), "{backend}: {rejected:?}");
         assert_eq!(report.new, 3000, "{backend}: {report}");
         assert_eq!(summary.narinfos, 3000);
-        assert_eq!(store.counts().await.unwrap().narinfos, 3000);
+        let info = store.counts().await.unwrap();
+        assert_eq!(info.narinfos, 3000);
+        assert!(
+            !info.bulk_load,
+            "{backend}: the first import is a bulk load, ended"
+        );
+        // The reverse index is back: referrers of a popular early item.
+        let first = narinfo_files(tmp.path())
+            .into_iter()
+            .map(|(_, t)| Narinfo::parse(&t).unwrap())
+            .find(|n| n.references().is_empty())
+            .unwrap();
+        let _ = store.referrers(first.hash_part()).await.unwrap();
         for (_, text) in narinfo_files(tmp.path()).iter().step_by(97) {
             let n = Narinfo::parse(text).unwrap();
             assert_eq!(
                 store.get_text(n.hash_part()).await.unwrap().as_deref(),
                 Some(text.as_str())
             );
+        }
+        store.close().await;
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dry_run_checks_and_writes_nothing() {
+    common::for_each_backend("dry_run", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = mixed_dir(tmp.path());
+        let opts = ImportOptions {
+            dry_run: true,
+            ..ImportOptions::default()
+        };
+        let (report, rejected) = run(&store, &dir_source(tmp.path()), &opts).await;
+        assert_eq!(
+            (report.checked, report.imported()),
+            (5, 0),
+            "{backend}: {report}"
+        );
+        assert_eq!(rejected.len(), bad.len(), "{backend}");
+        assert!(
+            report
+                .to_string()
+                .starts_with("dry run: checked 5, rejected 4"),
+            "{report}"
+        );
+        assert_eq!(store.counts().await.unwrap().narinfos, 0, "{backend}");
+        store.close().await;
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn guix_publish_cache_layout_finds_its_nar_files() {
+    common::for_each_backend("publish_cache", |db| async move {
+        let backend = db.backend;
+        let store = db.open(&StoreOptions::with_store_dir("/gnu/store")).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let generated = tmp.path().join("gen");
+        synth::write_cache(
+            &generated,
+            &SynthOptions {
+                count: 6,
+                seed: 4,
+                flavour: Flavour::Guix,
+                layout: FileLayout::Flat,
+                nar_files: true,
+            },
+        )
+        .unwrap();
+        // `guix publish --cache DIR`: DIR/lzip/<hash>.narinfo next to
+        // DIR/lzip/<base>.nar, for URL nar/lzip/<base>.
+        let cache = tmp.path().join("publish-cache");
+        fs::create_dir_all(cache.join("lzip")).unwrap();
+        let mut urls = Vec::new();
+        for (path, text) in narinfo_files(&generated) {
+            let n = Narinfo::parse(&text).unwrap();
+            fs::rename(&path, cache.join("lzip").join(path.file_name().unwrap())).unwrap();
+            let nar = cache.join("lzip").join(format!("{}.nar", n.base_name()));
+            fs::write(&nar, n.base_name()).unwrap();
+            urls.push((n.files()[0].url.clone(), n.base_name().to_string()));
+        }
+        let storage = NarStorage::open(tmp.path().join("storage")).unwrap();
+        let opts = ImportOptions {
+            storage: Some(storage.clone()),
+            nar_files: NarFilesMode::Copy,
+            ..ImportOptions::default()
+        };
+        let (report, rejected) = run(&store, &dir_source(&cache), &opts).await;
+        assert!(rejected.is_empty(), "{backend}: {rejected:?}");
+        assert_eq!(
+            (report.new, report.nar_files_placed),
+            (6, 6),
+            "{backend}: {report}"
+        );
+        for (url, base) in urls {
+            assert!(url.starts_with("nar/lzip/"));
+            let placed = storage.existing(&url).unwrap().expect("copied");
+            assert_eq!(fs::read_to_string(placed).unwrap(), base);
         }
         store.close().await;
         db

@@ -10,19 +10,35 @@
 //! ([`NixPublicKey`]), the 32-byte seed followed by the 32-byte public key
 //! for a secret key ([`NixSecretKey`]).
 //!
+//! ```
+//! use narherder::signing::nix::{fingerprint, verify_sig, NixSecretKey};
+//! use narherder::signing::Verdict;
+//!
+//! let key = NixSecretKey::generate("cache.example.org-1")?;
+//! let fp = fingerprint(
+//!     "/nix/store/0a3yijp35sygmy51cnrrz11vimwapz7c-dbus-conf",
+//!     "sha256:1bb3srw3x77mnck1gk0cbnf1a9915fdrqdjb27y7rxmmlrb3dzjw",
+//!     11408,
+//!     &["/nix/store/arsnax0avamwiml7qrwn9wzbic33pyk9-polkit-0.113".to_string()],
+//! );
+//! let sig = key.sign(&fp); // the value of a `Sig:` line
+//! assert!(sig.starts_with("cache.example.org-1:"));
+//! assert_eq!(verify_sig(&fp, &sig, &[key.public_key()]), Verdict::Valid);
+//! # Ok::<(), narherder::Error>(())
+//! ```
+//!
 //! # Which Ed25519 verification
 //!
-//! Signatures are checked with ed25519-dalek's `verify_strict`, which rejects
-//! small-order public keys and small-order `R` points besides requiring a
-//! canonical `S`. That is the behaviour of libsodium's
-//! `crypto_sign_verify_detached`, which Nix itself uses, so a signature
-//! narherder accepts is one Nix accepts. Every cache.nixos.org signature in
-//! the test data passes it (`tests/nix_signatures.rs` checks all of them).
+//! Signatures are checked with ed25519-dalek's `verify_strict`, which
+//! rejects small-order public keys and small-order `R` points and requires a
+//! canonical `S`. libsodium's `crypto_sign_verify_detached`, which Nix uses,
+//! rejects the same cases, whereas plain `verify` would accept some
+//! signatures that Nix refuses. Every cache.nixos.org signature in the test
+//! data passes `verify_strict` (`tests/nix_signatures.rs` checks all 205).
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -332,54 +348,17 @@ impl FromStr for NixSecretKey {
     }
 }
 
-/// `prefix` with `suffix` appended to its last component (not
-/// `with_extension`, which would eat a dotted key name).
-fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Creates `path` (it must not exist) with `mode` and writes `contents`.
-fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
 /// Generates a key pair named `name` and writes `PREFIX.sec` (created with
 /// mode 0600, never readable by others, even briefly) and `PREFIX.pub`
 /// (mode 0644). Neither file may exist already: an existing key is never
 /// overwritten. Returns the secret key.
 pub fn write_key_pair(prefix: &Path, name: &str) -> Result<NixSecretKey> {
     let key = NixSecretKey::generate(name)?;
-    let sec = with_suffix(prefix, ".sec");
-    let public = with_suffix(prefix, ".pub");
-    if public.exists() {
-        return Err(Error::io(
-            &public,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "refusing to overwrite an existing public key file",
-            ),
-        ));
-    }
-    write_new_file(&sec, key.to_file_string().as_bytes(), 0o600)?;
-    if let Err(e) = write_new_file(&public, key.public_key().to_string().as_bytes(), 0o644) {
-        // Do not leave half a key pair behind.
-        let _ = fs::remove_file(&sec);
-        return Err(e);
-    }
+    super::keyfile::write_pair(
+        prefix,
+        key.public_key().to_string().as_bytes(),
+        key.to_file_string().as_bytes(),
+    )?;
     Ok(key)
 }
 
@@ -465,26 +444,19 @@ fn check_sig(sig: &str, fingerprints: &[&str], keys: &[NixPublicKey]) -> Verdict
     Verdict::InvalidSignature
 }
 
-/// Combines the verdicts of several `Sig:` values: valid if any is valid;
-/// otherwise the most telling failure, in the order invalid signature (a
-/// well-formed signature by a trusted key that does not verify), corrupt
-/// signature, unauthorized key; unsigned if there are none.
-fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-    let rank = |v: Verdict| match v {
+/// How telling a failed verdict is, when several `Sig:` values fail: an
+/// invalid signature (a well-formed signature by a trusted key that does not
+/// verify) over a corrupt one over an unknown key; unsigned when there are
+/// none.
+fn rank(v: Verdict) -> u8 {
+    match v {
         Verdict::Valid => 5,
         Verdict::InvalidSignature => 4,
         Verdict::HashMismatch => 3,
         Verdict::CorruptSignature => 2,
         Verdict::UnauthorizedKey => 1,
         Verdict::Unsigned => 0,
-    };
-    verdicts.into_iter().fold(Verdict::Unsigned, |best, v| {
-        if rank(v) > rank(best) {
-            v
-        } else {
-            best
-        }
-    })
+    }
 }
 
 /// Checks one `Sig:` value (`name:base64`) over the fingerprint `fp`.
@@ -501,7 +473,18 @@ pub fn verify_sig(fp: &str, sig: &str, keys: &[NixPublicKey]) -> Verdict {
 /// good if it verifies over any of them), combining the verdicts as
 /// [`verify_narinfo`] does. No signatures gives [`Verdict::Unsigned`].
 pub fn verify_sigs<S: AsRef<str>>(fps: &[&str], sigs: &[S], keys: &[NixPublicKey]) -> Verdict {
-    combine(sigs.iter().map(|s| check_sig(s.as_ref(), fps, keys)))
+    let mut best = Verdict::Unsigned;
+    for sig in sigs {
+        let verdict = check_sig(sig.as_ref(), fps, keys);
+        if verdict == Verdict::Valid {
+            // One good signature is enough: skip the other Ed25519 checks.
+            return Verdict::Valid;
+        }
+        if rank(verdict) > rank(best) {
+            best = verdict;
+        }
+    }
+    best
 }
 
 /// The fingerprint of `narinfo` (see [`fingerprint`]): its references made

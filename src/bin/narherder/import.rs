@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use narherder::import::{self as lib, ImportOptions, ImportProgress, ImportSource, Rejection};
+use narherder::import::{
+    self as lib, BulkLoad, ImportOptions, ImportProgress, ImportSource, Rejection,
+};
+use narherder::signing::{verify_narinfo, Keyring};
 use narherder::storage::{NarFilesMode, NarStorage};
 
 use crate::{Ctx, EXIT_PARTIAL};
@@ -25,11 +28,22 @@ pub struct Args {
     /// Import only narinfos with a valid signature by one of the --key files.
     #[arg(long, requires = "key")]
     require_signature: bool,
-    /// Public key file trusted by --require-signature (repeatable).
+    /// Public key trusted by --require-signature (repeatable): a Guix `.pub`
+    /// file, a Guix ACL (`/etc/guix/acl`) or a Nix key file.
     #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
+    /// Drop the reverse-edge index during the import and rebuild it at the
+    /// end: `auto` does so when the store is empty.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    bulk_load: String,
+    /// Number of parser threads (default: one per core, at most 4).
+    #[arg(long, value_name = "N")]
+    parsers: Option<usize>,
+    /// Read, parse and check, but write nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Narinfos per transaction.
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    #[arg(long, default_value_t = 5000, value_name = "N")]
     batch_size: usize,
     /// Files, directories (walked for *.narinfo) or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
@@ -59,13 +73,20 @@ impl ImportProgress for Bar {
 
 /// Runs `narherder import`.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    if args.require_signature {
-        // Signature checking (branches `guix` and `nixsig`) is not part of
-        // this build yet; refuse rather than import unchecked narinfos.
-        anyhow::bail!(
-            "--require-signature is not available in this build: no signature verifier is compiled in"
-        );
-    }
+    let verify: Option<lib::Verifier> = if args.require_signature {
+        let keyring = Keyring::from_files(&args.key)?;
+        if keyring.is_empty() {
+            anyhow::bail!("--require-signature: the --key files hold no public key");
+        }
+        Some(Arc::new(move |n: &narherder::Narinfo| {
+            verify_narinfo(n, &keyring)
+        }))
+    } else {
+        if !args.key.is_empty() {
+            anyhow::bail!("--key is only used with --require-signature");
+        }
+        None
+    };
     let nar_files = NarFilesMode::parse(&args.nar_files)?;
     let storage = args.storage.as_ref().map(NarStorage::open).transpose()?;
     if nar_files != NarFilesMode::Leave && storage.is_none() {
@@ -80,9 +101,19 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let opts = ImportOptions {
         batch_size: args.batch_size.max(1),
         replace: args.replace,
+        verify,
+        dry_run: args.dry_run,
+        parsers: args
+            .parsers
+            .unwrap_or(ImportOptions::default().parsers)
+            .max(1),
+        bulk_load: match args.bulk_load.as_str() {
+            "always" => BulkLoad::Always,
+            "never" => BulkLoad::Never,
+            _ => BulkLoad::Auto,
+        },
         storage,
         nar_files,
-        ..ImportOptions::default()
     };
     let pb = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())

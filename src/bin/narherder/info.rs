@@ -44,6 +44,11 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
         human(c.total_file_size),
         c.total_file_size
     );
+    if c.bulk_load {
+        println!(
+            "bulk load:   unfinished (reverse-edge index missing; the next import rebuilds it)"
+        );
+    }
     if let Some(bytes) = c.database_bytes {
         println!("database size: {} ({} bytes)", human(bytes), bytes);
     }

@@ -28,11 +28,12 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "narherder", version, about)]
 struct Cli {
-    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    /// Database URL: `sqlite://PATH` or `postgres://…` (default
+    /// `sqlite://./narherder.db`).
     #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
     database: Option<String>,
     /// Store directory served by a new database (`/gnu/store` by default,
-    /// `/nix/store` for Nix).
+    /// `/nix/store` for Nix); an existing database must match it.
     #[arg(long, global = true, value_name = "DIR")]
     store_dir: Option<String>,
     #[command(subcommand)]
@@ -68,11 +69,11 @@ enum Command {
     Evict(evict::Args),
 }
 
-/// What every subcommand needs from the global options.
+/// What the database subcommands need from the global options.
 pub struct Ctx {
     /// Database URL.
     pub database: String,
-    /// Store directory for a new database, if given.
+    /// Store directory asked for, if any.
     pub store_dir: Option<String>,
 }
 
@@ -100,33 +101,21 @@ fn main() -> ExitCode {
             .unwrap_or_else(narherder::store::default_database_url),
         store_dir: cli.store_dir,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("narherder: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+    let result = match cli.command {
+        Command::Import(args) => block_on(import::run(&ctx, args)),
+        Command::Show(args) => block_on(show::run(&ctx, args)),
+        Command::List(args) => block_on(list::run(&ctx, args)),
+        Command::Info(args) => block_on(info::run(&ctx, args)),
+        Command::Check(args) => block_on(check::run(&ctx, args)),
+        Command::Serve(args) => block_on(serve::run(&ctx, *args)),
+        Command::Stats(args) => block_on(stats::run(&ctx, args)),
+        Command::Roots(args) => block_on(roots::run(&ctx, args)),
+        Command::Gc(args) => block_on(gc::run(&ctx, args)),
+        Command::Evict(args) => block_on(evict::run(&ctx, args)),
+        Command::Keys(args) => keys::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Import(args) => import::run(&ctx, args).await,
-            Command::Show(args) => show::run(&ctx, args).await,
-            Command::List(args) => list::run(&ctx, args).await,
-            Command::Info(args) => info::run(&ctx, args).await,
-            Command::Check(args) => check::run(&ctx, args).await,
-            Command::Serve(args) => serve::run(&ctx, *args).await,
-            Command::Stats(args) => stats::run(&ctx, args).await,
-            Command::Keys(args) => keys::run(args),
-            Command::Sign(args) => sign::run(args),
-            Command::Verify(args) => verify::run(args),
-            Command::Roots(args) => roots::run(&ctx, args).await,
-            Command::Gc(args) => gc::run(&ctx, args).await,
-            Command::Evict(args) => evict::run(&ctx, args).await,
-        }
-    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -134,4 +123,12 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// Runs a database subcommand on a multi-threaded tokio runtime.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(command)
 }

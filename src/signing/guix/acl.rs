@@ -54,6 +54,11 @@ impl Acl {
         self.keys.iter().any(|k| k == key)
     }
 
+    /// The authorized key whose point encoding is `q`.
+    pub(crate) fn get(&self, q: &[u8; 32]) -> Option<&GuixPublicKey> {
+        self.keys.iter().find(|k| k.to_bytes() == *q)
+    }
+
     /// The authorized keys.
     pub fn keys(&self) -> &[GuixPublicKey] {
         &self.keys

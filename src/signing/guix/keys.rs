@@ -17,7 +17,6 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use rand_core::OsRng;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -76,6 +75,41 @@ fn describe_algorithm(key: &Sexp) -> String {
     }
 }
 
+/// Whether `q` is the one encoding of its point: `y < p`, and the sign bit
+/// clear when `x = 0` (that is, when `y = ±1`).
+fn is_canonical_encoding(q: &[u8; 32]) -> bool {
+    let sign = q[31] & 0x80 != 0;
+    let mut y = *q;
+    y[31] &= 0x7f;
+    let middle_all_ff = y[1..31].iter().all(|&b| b == 0xff);
+    // p = 2^255 − 19 is, little-endian, ED FF … FF 7F.
+    let y_at_least_p = y[31] == 0x7f && middle_all_ff && y[0] >= 0xed;
+    let y_is_one = y[0] == 1 && y[1..].iter().all(|&b| b == 0);
+    let y_is_minus_one = y[31] == 0x7f && middle_all_ff && y[0] == 0xec;
+    !y_at_least_p && !(sign && (y_is_one || y_is_minus_one))
+}
+
+/// The 32 bytes of `q` in `(public-key (ecc (curve Ed25519) (q #…#)))`,
+/// checking the structure but not the point.
+pub(crate) fn public_key_q(sexp: &Sexp) -> Result<[u8; 32]> {
+    if !sexp.is_named("public-key") {
+        return Err(Error::Key(format!(
+            "expected `(public-key …)`, found `({} …)`",
+            String::from_utf8_lossy(sexp.head().unwrap_or_default())
+        )));
+    }
+    let ecc = ecc_params(sexp, "public key")?;
+    let q = ecc
+        .child_value("q")
+        .ok_or_else(|| Error::Key("public key: missing `(q #…#)`".into()))?;
+    q.try_into().map_err(|_| {
+        Error::Key(format!(
+            "public key `q` has {} bytes, expected 32 (an Ed25519 point)",
+            q.len()
+        ))
+    })
+}
+
 impl GuixPublicKey {
     /// The key of the 32-byte point encoding `q`; fails when `q` is not a
     /// point of the curve.
@@ -86,19 +120,19 @@ impl GuixPublicKey {
                 q.len()
             ))
         })?;
+        // One point, one spelling: refuse y ≥ p and a "negative" x = 0.
+        if !is_canonical_encoding(&q) {
+            return Err(Error::Key(format!(
+                "public key `q` {} is not a canonical point encoding",
+                hex::encode_upper(q)
+            )));
+        }
         let point = CompressedEdwardsY(q).decompress().ok_or_else(|| {
             Error::Key(format!(
                 "public key `q` {} is not a point of Ed25519",
                 hex::encode_upper(q)
             ))
         })?;
-        // One point, one spelling: refuse y ≥ p and a "negative" x = 0.
-        if point.compress().to_bytes() != q {
-            return Err(Error::Key(format!(
-                "public key `q` {} is not a canonical point encoding",
-                hex::encode_upper(q)
-            )));
-        }
         Ok(GuixPublicKey { q, point })
     }
 
@@ -121,11 +155,7 @@ impl GuixPublicKey {
                 String::from_utf8_lossy(sexp.head().unwrap_or_default())
             )));
         }
-        let ecc = ecc_params(sexp, "public key")?;
-        let q = ecc
-            .child_value("q")
-            .ok_or_else(|| Error::Key("public key: missing `(q #…#)`".into()))?;
-        Self::from_bytes(q)
+        Self::from_bytes(&public_key_q(sexp)?)
     }
 
     /// The key from the text of a public key file.
@@ -309,30 +339,12 @@ impl GuixSecretKey {
     }
 }
 
-/// Writes `PREFIX.sec` (created with mode 0600; an existing file is an
-/// error, so a key is never overwritten) and `PREFIX.pub`; returns their
-/// paths.
+/// Writes `PREFIX.sec` (mode 0600) and `PREFIX.pub`, never overwriting an
+/// existing key; returns their paths.
 pub fn write_key_pair(key: &GuixSecretKey, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
-    let with_ext = |ext: &str| {
-        let mut name = prefix.as_os_str().to_owned();
-        name.push(ext);
-        PathBuf::from(name)
-    };
-    let (pub_path, sec_path) = (with_ext(".pub"), with_ext(".sec"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&sec_path)
-        .map_err(|e| Error::io(&sec_path, e))?;
-    file.write_all(key.to_file_string().as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&sec_path, e))?;
-    std::fs::write(&pub_path, key.public_key().to_file_string())
-        .map_err(|e| Error::io(&pub_path, e))?;
-    Ok((pub_path, sec_path))
+    crate::signing::keyfile::write_pair(
+        prefix,
+        key.public_key().to_file_string().as_bytes(),
+        key.to_file_string().as_bytes(),
+    )
 }

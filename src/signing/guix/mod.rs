@@ -84,13 +84,11 @@ pub fn verify(signed_bytes: &[u8], signature_field: &str, acl: &Acl) -> Verdict 
     let (Some(data), Some(key)) = (sexp.find("data"), sexp.find("public-key")) else {
         return Verdict::CorruptSignature;
     };
-    // A key this crate cannot read cannot be in the ACL either.
-    let Ok(key) = GuixPublicKey::from_sexp(key) else {
+    // A key this crate cannot read cannot be in the ACL either. Keys compare
+    // by curve and `q`; the ACL's copy is already decompressed.
+    let Some(key) = keys::public_key_q(key).ok().and_then(|q| acl.get(&q)) else {
         return Verdict::UnauthorizedKey;
     };
-    if !acl.contains(&key) {
-        return Verdict::UnauthorizedKey;
-    }
     let hash: [u8; 32] = Sha256::digest(signed_bytes).into();
     if signature::data_hash(data) != Some(hash) {
         return Verdict::HashMismatch;
