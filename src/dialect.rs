@@ -70,6 +70,17 @@ pub(crate) mod sqlite {
         Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Settings for a long bulk job on this connection (GC, eviction): a
+    /// 1 GiB page cache (the default keeps 64 MiB, and the sweep's random
+    /// index updates on a large database then read most pages again from
+    /// the OS) and memory-mapped reads.
+    pub(crate) const BULK_ON: &[&str] = &[
+        "PRAGMA cache_size = -1048576",
+        "PRAGMA mmap_size = 4294967296",
+    ];
+    /// Back to the store's settings.
+    pub(crate) const BULK_OFF: &[&str] = &["PRAGMA cache_size = -65536", "PRAGMA mmap_size = 0"];
+
     /// Creates (or empties) a temporary table of integer ids.
     pub(crate) fn temp_ids_ddl(table: &str) -> String {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY)")
@@ -185,6 +196,12 @@ pub(crate) mod postgres {
         crate::store::pg_lock_writers(&mut tx).await?;
         Ok(tx)
     }
+
+    /// Settings for a long bulk job on this connection (GC, eviction): room
+    /// for the mark's hash tables.
+    pub(crate) const BULK_ON: &[&str] = &["SET work_mem = '256MB'"];
+    /// Back to the server's settings.
+    pub(crate) const BULK_OFF: &[&str] = &["RESET work_mem"];
 
     /// Creates a temporary table of integer ids.
     pub(crate) fn temp_ids_ddl(table: &str) -> String {

@@ -91,8 +91,8 @@ pub struct EvictReport {
 }
 
 const USAGE_UPSERT: &str = "INSERT INTO item_usage (item_id, last_requested, requests) \
-     SELECT i.id, u.t, u.n FROM ev_usage u JOIN items i ON i.hash = u.k \
-     JOIN narinfos n ON n.id = i.id WHERE true \
+     SELECT i.id, u.t, u.n FROM ev_usage u CROSS JOIN items i CROSS JOIN narinfos n \
+     WHERE i.hash = u.k AND n.item_id = i.id \
      ON CONFLICT (item_id) DO UPDATE SET \
      last_requested = CASE WHEN excluded.last_requested > item_usage.last_requested \
        THEN excluded.last_requested ELSE item_usage.last_requested END, \
@@ -167,23 +167,23 @@ const TOTAL_SIZE: &str = "SELECT CAST(COALESCE(SUM(s), 0) AS BIGINT) FROM \
 const CANDIDATES: &str = "SELECT n.id, \
        CAST(COALESCE((SELECT SUM(f.file_size) FROM nar_files f WHERE f.narinfo_id = n.id), 0) AS BIGINT), \
        i.hash, n.name \
-     FROM narinfos n JOIN items i ON i.id = n.id \
-     LEFT JOIN item_usage u ON u.item_id = n.id \
-     WHERE NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.id AND r.from_id <> n.id) \
+     FROM narinfos n JOIN items i ON i.id = n.item_id \
+     LEFT JOIN item_usage u ON u.item_id = n.item_id \
+     WHERE NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) \
        AND NOT EXISTS (SELECT 1 FROM root_items ri JOIN roots ro ON ro.id = ri.root_id \
-         WHERE ri.item_id = n.id AND (ro.expires_at IS NULL OR ro.expires_at > $1)) \
+         WHERE ri.item_id = n.item_id AND (ro.expires_at IS NULL OR ro.expires_at > $1)) \
      ORDER BY COALESCE(u.last_requested, -1), n.added_at, n.id LIMIT $2";
 
 const BATCH_FILES: &str =
-    "SELECT f.url, f.file_size FROM ev_batch b JOIN nar_files f ON f.narinfo_id = b.id";
-const BATCH_REFS: &str = "INSERT INTO ev_next (id) SELECT DISTINCT r.to_id FROM ev_batch b \
-     JOIN refs r ON r.from_id = b.id WHERE r.to_id <> b.id";
+    "SELECT f.url, f.file_size FROM ev_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
+const BATCH_REFS: &str = "INSERT INTO ev_next (id) SELECT r.to_id FROM ev_batch b \
+     CROSS JOIN refs r WHERE r.from_id = b.id UNION SELECT n.item_id FROM ev_batch b \
+     CROSS JOIN narinfos n WHERE n.id = b.id";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM ev_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM ev_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM ev_batch)";
-const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN \
-     (SELECT id FROM ev_batch UNION SELECT id FROM ev_next) \
-     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = items.id) \
+const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN (SELECT id FROM ev_next) \
+     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id) \
      AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = items.id)";
 const UNUSED_URLS: &str = "SELECT u.t FROM ev_urls u WHERE NOT EXISTS \
      (SELECT 1 FROM nar_files f WHERE f.url = u.t)";

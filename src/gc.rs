@@ -9,6 +9,11 @@
 //!
 //! # Mark
 //!
+//! (On SQLite, joins of the temporary tables with the large tables are
+//! written `CROSS JOIN`, which fixes the join order: the planner has no
+//! statistics for temporary tables and would otherwise scan `refs` or
+//! `nar_files` whole for a batch of a few rows.)
+//!
 //! One recursive statement (`WITH RECURSIVE … UNION …`, the same text on
 //! SQLite and PostgreSQL) writes the live set into a temporary table; one
 //! plain anti-join then writes the dead set (old narinfos not live) into
@@ -252,82 +257,89 @@ const MARK: &str = "INSERT INTO gc_live (id) \
          SELECT ri.item_id FROM root_items ri JOIN roots r ON r.id = ri.root_id \
           WHERE r.expires_at IS NULL OR r.expires_at > $1 \
        UNION \
-         SELECT id FROM narinfos WHERE added_at >= $2 \
+         SELECT item_id FROM narinfos WHERE added_at >= $2 \
        UNION \
-         SELECT f.to_id FROM live l JOIN refs f ON f.from_id = l.id) \
+         SELECT f.to_id FROM live l JOIN narinfos m ON m.item_id = l.id \
+         JOIN refs f ON f.from_id = m.id) \
      SELECT id FROM live";
 
 /// The dead set: narinfos added before `$1` that are not live.
 const DEAD: &str = "INSERT INTO gc_dead (id) SELECT n.id FROM narinfos n \
-     WHERE n.added_at < $1 AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = n.id)";
+     WHERE n.added_at < $1 AND NOT EXISTS (SELECT 1 FROM gc_live l WHERE l.id = n.item_id)";
 
 const COUNT_DEAD: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
-     FROM gc_dead d JOIN narinfos n ON n.id = d.id";
+     FROM gc_dead d CROSS JOIN narinfos n WHERE n.id = d.id";
 const COUNT_NARINFOS: &str = "SELECT COUNT(*) FROM narinfos";
 
 /// Nar files (distinct URLs) of dead narinfos that no surviving narinfo
 /// names, and their total `FileSize`.
 const DEAD_FILES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(s), 0) AS BIGINT) FROM ( \
        SELECT f.url, MAX(f.file_size) AS s FROM gc_dead d \
-       JOIN nar_files f ON f.narinfo_id = d.id \
-       WHERE NOT EXISTS (SELECT 1 FROM nar_files g WHERE g.url = f.url \
+       CROSS JOIN nar_files f WHERE f.narinfo_id = d.id \
+       AND NOT EXISTS (SELECT 1 FROM nar_files g WHERE g.url = f.url \
          AND NOT EXISTS (SELECT 1 FROM gc_dead e WHERE e.id = g.narinfo_id)) \
        GROUP BY f.url) t";
 
-const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d JOIN narinfos n ON n.id = d.id \
-     JOIN items i ON i.id = d.id ORDER BY d.id LIMIT $1";
+const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d CROSS JOIN narinfos n \
+     CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id ORDER BY d.id LIMIT $1";
 
 /// Dead narinfos that nothing but themselves references.
-const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d WHERE NOT EXISTS \
-     (SELECT 1 FROM refs r WHERE r.to_id = d.id AND r.from_id <> d.id) ORDER BY d.id";
+const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d CROSS JOIN narinfos n \
+     WHERE n.id = d.id AND NOT EXISTS \
+     (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) ORDER BY d.id";
 
 /// Drops from the batch what must stay whatever its referrers: not stored
 /// any more, younger than the cutoff `$1`, or named by a root in force at
 /// `$2`.
 const FILTER_KEEP: &str = "DELETE FROM gc_batch WHERE \
      NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = gc_batch.id AND n.added_at < $1) \
-     OR EXISTS (SELECT 1 FROM root_items ri JOIN roots ro ON ro.id = ri.root_id \
-       WHERE ri.item_id = gc_batch.id AND (ro.expires_at IS NULL OR ro.expires_at > $2))";
+     OR EXISTS (SELECT 1 FROM narinfos m CROSS JOIN root_items ri CROSS JOIN roots ro \
+       WHERE m.id = gc_batch.id AND ri.item_id = m.item_id AND ro.id = ri.root_id \
+       AND (ro.expires_at IS NULL OR ro.expires_at > $2))";
 
 /// The referrer rule for a batch of candidates with no dependencies among
 /// them: drop any that something other than itself references.
 const FILTER_REFERENCED: &str = "DELETE FROM gc_batch WHERE EXISTS \
-     (SELECT 1 FROM refs r WHERE r.to_id = gc_batch.id AND r.from_id <> gc_batch.id)";
+     (SELECT 1 FROM narinfos n CROSS JOIN refs r WHERE n.id = gc_batch.id \
+       AND r.to_id = n.item_id AND r.from_id <> n.id)";
 
 /// The referrer rule for a whole set at once (the final pass): drop every
 /// member that a narinfo outside the set reaches.
 const FILTER_REACHED: &str = "WITH RECURSIVE keep(id) AS ( \
-         SELECT b.id FROM gc_batch b WHERE EXISTS (SELECT 1 FROM refs r \
-           WHERE r.to_id = b.id AND NOT EXISTS (SELECT 1 FROM gc_batch c WHERE c.id = r.from_id)) \
+         SELECT b.id FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id \
+           AND EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.item_id \
+             AND NOT EXISTS (SELECT 1 FROM gc_batch c WHERE c.id = r.from_id)) \
        UNION \
-         SELECT r.to_id FROM keep k JOIN refs r ON r.from_id = k.id) \
+         SELECT m.id FROM keep k JOIN refs r ON r.from_id = k.id \
+           JOIN narinfos m ON m.item_id = r.to_id) \
      DELETE FROM gc_batch WHERE id IN (SELECT id FROM keep)";
 
-const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT DISTINCT r.to_id FROM gc_batch b \
-     JOIN refs r ON r.from_id = b.id WHERE r.to_id <> b.id";
+/// The items the batch's narinfos describe and reference (`gc_next`
+/// holds item ids).
+const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT r.to_id FROM gc_batch b \
+     CROSS JOIN refs r WHERE r.from_id = b.id UNION SELECT n.item_id FROM gc_batch b \
+     CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_STATS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
-     FROM gc_batch b JOIN narinfos n ON n.id = b.id";
+     FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_FILES: &str =
-    "SELECT f.url, f.file_size FROM gc_batch b JOIN nar_files f ON f.narinfo_id = b.id";
+    "SELECT f.url, f.file_size FROM gc_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
 const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM gc_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM gc_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM gc_batch)";
 /// Forgets the batch's items and its referents that no narinfo is and no
 /// narinfo references any more (rooted items stay: see the migration's
 /// trigger).
-const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN \
-     (SELECT id FROM gc_batch UNION SELECT id FROM gc_next) \
-     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = items.id) \
+const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN (SELECT id FROM gc_next) \
+     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id) \
      AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = items.id)";
 /// URLs among `gc_urls` that no stored narinfo names.
 const UNUSED_URLS: &str = "SELECT u.t FROM gc_urls u WHERE NOT EXISTS \
      (SELECT 1 FROM nar_files f WHERE f.url = u.t)";
 /// Dead referents of the batch that became unreferenced.
-const NEXT_READY: &str = "SELECT x.id FROM gc_next x \
-     WHERE EXISTS (SELECT 1 FROM gc_dead d WHERE d.id = x.id) \
-     AND EXISTS (SELECT 1 FROM narinfos n WHERE n.id = x.id) \
-     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = x.id AND r.from_id <> x.id) \
-     ORDER BY x.id";
+const NEXT_READY: &str = "SELECT n.id FROM gc_next x CROSS JOIN narinfos n \
+     WHERE n.item_id = x.id AND EXISTS (SELECT 1 FROM gc_dead d WHERE d.id = n.id) \
+     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = x.id AND r.from_id <> n.id) \
+     ORDER BY n.id";
 /// Dead narinfos still stored (for the final pass).
 const REMAINING: &str = "SELECT d.id FROM gc_dead d \
      WHERE EXISTS (SELECT 1 FROM narinfos n WHERE n.id = d.id) ORDER BY d.id";
@@ -375,6 +387,9 @@ pub async fn collect_garbage(
                  (narherder roots add) or force it (--force)"
                     .into(),
             ));
+        }
+        for pragma in d::BULK_ON {
+            sqlx::query(pragma).execute(&mut *conn).await?;
         }
         for t in TEMP_IDS {
             sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
@@ -493,6 +508,7 @@ pub async fn collect_garbage(
                 let mut batch = batch;
                 let mut in_tx = 0usize;
                 while !batch.is_empty() {
+                    let t0 = Instant::now();
                     in_tx += batch.len();
                     sqlx::query(&d::fill_ids_sql("gc_batch"))
                         .bind(d::ids_arg(&batch))
@@ -554,6 +570,14 @@ pub async fn collect_garbage(
                     sqlx::query("DELETE FROM gc_next").execute(&mut *tx).await?;
                     report.deleted += to_u64(count);
                     report.nar_bytes_freed += to_u64(nar);
+                    if std::env::var("NH_DEBUG").is_ok() {
+                        eprintln!(
+                            "subround {} -> {} in {:?}",
+                            batch.len(),
+                            count,
+                            t0.elapsed()
+                        );
+                    }
                     let room = batch_size
                         .saturating_sub(in_tx)
                         .min(budget(report.deleted))
@@ -580,6 +604,9 @@ pub async fn collect_garbage(
             sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
                 .execute(&mut *conn)
                 .await?;
+        }
+        for pragma in d::BULK_OFF {
+            sqlx::query(pragma).execute(&mut *conn).await?;
         }
     });
     report.elapsed = started.elapsed();

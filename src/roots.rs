@@ -136,12 +136,12 @@ const UPSERT_REPLACE: &str = "INSERT INTO roots (name, expires_at, updated_at) \
 const INTERN: &str =
     "INSERT INTO items (hash) SELECT k FROM root_keys WHERE true ON CONFLICT (hash) DO NOTHING";
 const LINK: &str = "INSERT INTO root_items (root_id, item_id) SELECT $1, i.id FROM root_keys k \
-     JOIN items i ON i.hash = k.k WHERE true ON CONFLICT DO NOTHING";
+     CROSS JOIN items i WHERE i.hash = k.k ON CONFLICT DO NOTHING";
 const UNLINK_ALL: &str = "DELETE FROM root_items WHERE root_id = $1";
 const REMOVE: &str = "DELETE FROM roots WHERE name = $1 RETURNING id";
 const LIST: &str = "SELECT r.name, r.expires_at, r.updated_at, i.hash, n.name \
      FROM roots r LEFT JOIN root_items ri ON ri.root_id = r.id \
-     LEFT JOIN items i ON i.id = ri.item_id LEFT JOIN narinfos n ON n.id = i.id \
+     LEFT JOIN items i ON i.id = ri.item_id LEFT JOIN narinfos n ON n.item_id = i.id \
      ORDER BY r.name, i.hash";
 
 /// Writes a root: `replace` replaces its set and expiry, otherwise items

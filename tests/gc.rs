@@ -535,13 +535,16 @@ async fn kill_9_during_gc() {
         let exe = env!("CARGO_BIN_EXE_narherder");
         let mut rng = 0x1234_5678u64;
         let mut partial_seen = false;
-        for round in 0..4 {
+        // Start early; double the delay while kills land before the first
+        // deletion (process start and the mark take a while in debug builds).
+        let mut base_delay = 100u64;
+        for round in 0..6 {
             rng = rng
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let delay = 30 + (rng >> 33) % 250;
+            let delay = base_delay + (rng >> 33) % base_delay;
             let mut child = std::process::Command::new(exe)
-                .args(["gc", "--batch", "5", "--database", &db.url])
+                .args(["gc", "--batch", "3", "--database", &db.url])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -567,6 +570,9 @@ async fn kill_9_during_gc() {
                 "round {round}: a live narinfo went"
             );
             partial_seen |= left.len() > want_left.len() && left.len() < n as usize;
+            if left.len() == n as usize {
+                base_delay *= 2;
+            }
             store.close().await;
         }
         assert!(partial_seen, "no kill landed in the middle of a collection");

@@ -28,7 +28,7 @@ CREATE TABLE item_usage (
 
 -- The grace period's seeds and the dead set come from this small index
 -- (index-only scans) instead of a scan of the (large) narinfo rows.
-CREATE INDEX narinfos_added ON narinfos (added_at, id);
+CREATE INDEX narinfos_added ON narinfos (added_at, id, item_id);
 
 -- Whether another narinfo still names a nar file (shared URLs).
 CREATE INDEX nar_files_url ON nar_files (url);

@@ -85,7 +85,8 @@ pub async fn set_added(store: &Store, i: u64, at: i64) {
     let key = narherder::nix32::decode(&hash_for(i)).unwrap();
     let mut key = key;
     key.reverse();
-    let sql = "UPDATE narinfos SET added_at = $1 WHERE id = (SELECT id FROM items WHERE hash = $2)";
+    let sql =
+        "UPDATE narinfos SET added_at = $1 WHERE item_id = (SELECT id FROM items WHERE hash = $2)";
     match store.backend() {
         Backend::Sqlite(p) => {
             sqlx::query(sql)
