@@ -46,7 +46,9 @@ fn bench_hot(c: &mut Criterion) {
     group.bench_function("hit", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
-            rt.block_on(hot.get_key(&keys[i])).expect("hit").expect("present")
+            rt.block_on(hot.get_key(&keys[i]))
+                .expect("hit")
+                .expect("present")
         })
     });
     let misses: Vec<_> = (0..1000u32)

@@ -32,7 +32,11 @@ struct Args {
 }
 
 async fn run(args: &Args) -> anyhow::Result<usize> {
-    let store = Store::open(&args.database, &StoreOptions::with_store_dir(&args.store_dir)).await?;
+    let store = Store::open(
+        &args.database,
+        &StoreOptions::with_store_dir(&args.store_dir),
+    )
+    .await?;
     let Backend::Sqlite(pool) = store.backend() else {
         anyhow::bail!("bench-load writes SQLite databases only");
     };
@@ -51,7 +55,9 @@ async fn run(args: &Args) -> anyhow::Result<usize> {
             let text = std::fs::read_to_string(path)?;
             let ni = Narinfo::parse_in(&text, &args.store_dir)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let Some(key) = item_key(ni.hash_part()) else { continue };
+            let Some(key) = item_key(ni.hash_part()) else {
+                continue;
+            };
             let id: i64 = sqlx::query_scalar("INSERT INTO items (hash) VALUES ($1) RETURNING id")
                 .bind(&key[..])
                 .fetch_one(&mut *tx)
@@ -77,8 +83,12 @@ async fn run(args: &Args) -> anyhow::Result<usize> {
     }
     // The change feed rows of the load are of no use to a server started
     // afterwards.
-    sqlx::query("DELETE FROM narinfo_changes").execute(pool).await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+    sqlx::query("DELETE FROM narinfo_changes")
+        .execute(pool)
+        .await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await?;
     store.close().await;
     Ok(n)
 }

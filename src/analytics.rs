@@ -104,7 +104,13 @@ pub struct Analytics {
     /// When the last successful flush ended (seconds since the epoch; 0
     /// before the first).
     last_flush: AtomicI64,
+    /// Last request time per item not yet given to eviction, and when it
+    /// was last given (eviction needs minutes, not seconds, of precision).
+    usage: Mutex<(HashMap<ItemKey, i64>, i64)>,
 }
+
+/// How often request times are written for eviction.
+const USAGE_INTERVAL_SECS: i64 = 60;
 
 fn shard_of(key: &ItemKey) -> usize {
     // Keys are hashes: any byte is uniformly spread.
@@ -123,6 +129,7 @@ impl Analytics {
             node: node.into(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             last_flush: AtomicI64::new(0),
+            usage: Mutex::new((HashMap::new(), now_secs())),
         }
     }
 
@@ -216,37 +223,64 @@ impl Analytics {
     }
 
     /// Writes what accumulated since the last flush, in one transaction.
-    /// On failure the counts are kept for the next flush.
+    /// On failure the counts are kept for the next flush. Request times for
+    /// eviction are written once a minute (see [`Analytics::flush_all`]).
     pub async fn flush(&self, store: &Store) -> Result<FlushReport> {
+        self.flush_inner(store, false).await
+    }
+
+    /// Like [`Analytics::flush`], also writing every pending request time
+    /// for eviction (at shutdown).
+    pub async fn flush_all(&self, store: &Store) -> Result<FlushReport> {
+        self.flush_inner(store, true).await
+    }
+
+    async fn flush_inner(&self, store: &Store, all: bool) -> Result<FlushReport> {
         let batch = self.take();
-        if batch.is_empty() {
-            self.last_flush.store(now_secs(), Ordering::Relaxed);
-            return Ok(FlushReport::default());
-        }
-        match write_batch(store, &self.node, &batch).await {
-            Ok(mut report) => {
-                self.last_flush.store(now_secs(), Ordering::Relaxed);
-                // Eviction drops the least recently requested items first:
-                // give it the last request time of each item (one access per
-                // item and flush; exact counts are in item_requests).
-                let mut last: HashMap<ItemKey, i64> = HashMap::new();
-                for ((_, key), c) in &batch.items {
-                    let e = last.entry(*key).or_default();
-                    *e = (*e).max(c.last_at);
+        let mut report = if batch.is_empty() {
+            FlushReport::default()
+        } else {
+            match write_batch(store, &self.node, &batch).await {
+                Ok(report) => report,
+                Err(e) => {
+                    self.with_shard(0, |s| s.absorb(batch));
+                    return Err(e);
                 }
-                let pairs: Vec<(String, i64)> =
-                    last.iter().map(|(k, t)| (item_hash(k), *t)).collect();
-                match crate::evict::record_usage(store, &pairs).await {
-                    Ok(n) => report.usage_rows = n,
-                    Err(e) => tracing::warn!("recording request times for eviction: {e}"),
-                }
-                Ok(report)
             }
-            Err(e) => {
-                self.with_shard(0, |s| s.absorb(batch));
-                Err(e)
+        };
+        self.last_flush.store(now_secs(), Ordering::Relaxed);
+        // Eviction drops the least recently requested items first: give it
+        // the last request time of each item (one access per item and
+        // write; exact counts are in item_requests).
+        let due = {
+            let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            for ((_, key), c) in &batch.items {
+                let e = u.0.entry(*key).or_default();
+                *e = (*e).max(c.last_at);
+            }
+            let now = now_secs();
+            if (all || now - u.1 >= USAGE_INTERVAL_SECS) && !u.0.is_empty() {
+                u.1 = now;
+                Some(std::mem::take(&mut u.0))
+            } else {
+                None
+            }
+        };
+        if let Some(last) = due {
+            let pairs: Vec<(String, i64)> = last.iter().map(|(k, t)| (item_hash(k), *t)).collect();
+            match crate::evict::record_usage(store, &pairs).await {
+                Ok(n) => report.usage_rows = n,
+                Err(e) => {
+                    tracing::warn!("recording request times for eviction: {e}");
+                    let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+                    for (k, t) in last {
+                        let e = u.0.entry(k).or_default();
+                        *e = (*e).max(t);
+                    }
+                }
             }
         }
+        Ok(report)
     }
 }
 

@@ -183,9 +183,10 @@ impl Server {
         &self.state
     }
 
-    /// Writes the analytics gathered so far now.
+    /// Writes the analytics gathered so far now (request times for
+    /// eviction included).
     pub async fn flush_analytics(&self) -> Result<FlushReport> {
-        self.state.analytics.flush(&self.state.store).await
+        self.state.analytics.flush_all(&self.state.store).await
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to
@@ -203,7 +204,7 @@ impl Server {
         for task in self.background {
             let _ = task.await;
         }
-        let report = self.state.analytics.flush(&self.state.store).await?;
+        let report = self.state.analytics.flush_all(&self.state.store).await?;
         tracing::info!(?report, "analytics flushed; stopped");
         Ok(())
     }

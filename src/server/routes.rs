@@ -164,13 +164,11 @@ async fn metrics(state: &State, head: bool) -> Response<Body> {
 async fn database_bytes(store: &crate::store::Store) -> crate::Result<i64> {
     use crate::store::Backend;
     Ok(match store.backend() {
-        Backend::Sqlite(pool) => {
-            sqlx::query_scalar(
-                "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
-            )
-            .fetch_one(pool)
-            .await?
-        }
+        Backend::Sqlite(pool) => sqlx::query_scalar(
+            "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
+        )
+        .fetch_one(pool)
+        .await?,
         Backend::Postgres(pool) => {
             sqlx::query_scalar("SELECT pg_database_size(current_database())")
                 .fetch_one(pool)

@@ -1,9 +1,9 @@
-//! The `narherder` command-line interface: parses arguments and hands over
-//! to one module per subcommand. The work itself is done by the library.
+//! The `narherder` command-line interface: parses arguments, builds a tokio
+//! runtime and hands over to one module per subcommand. The work itself is
+//! done by the library.
 //!
-//! Exit status: 0 on success, 1 when something was rejected, invalid or not
-//! found, 2 for usage errors, 3 when the command could not run (database,
-//! I/O).
+//! Exit status: 0 on success, 1 when something was rejected or not found,
+//! 2 for usage errors, 3 when the command could not run (database, I/O).
 
 mod check;
 mod evict;
@@ -42,6 +42,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate signing keys.
+    #[command(subcommand)]
+    Keys(keys::Args),
+    Sign(sign::Args),
+    Verify(verify::Args),
     /// Import narinfo files, directories of them, or standard input.
     Import(import::Args),
     /// Print stored narinfos exactly as they are served.
@@ -52,11 +57,6 @@ enum Command {
     Info(info::Args),
     /// Report narinfos whose nar file is missing and orphaned nar files.
     Check(check::Args),
-    /// Generate signing keys.
-    #[command(subcommand)]
-    Keys(keys::Args),
-    Sign(sign::Args),
-    Verify(verify::Args),
     /// Serve the store over HTTP (Guix and Nix binary cache protocol).
     Serve(Box<serve::Args>),
     /// Show request analytics.
@@ -107,14 +107,14 @@ fn main() -> ExitCode {
         Command::List(args) => block_on(list::run(&ctx, args)),
         Command::Info(args) => block_on(info::run(&ctx, args)),
         Command::Check(args) => block_on(check::run(&ctx, args)),
-        Command::Keys(args) => keys::run(args),
-        Command::Sign(args) => sign::run(args),
-        Command::Verify(args) => verify::run(args),
         Command::Serve(args) => block_on(serve::run(&ctx, *args)),
         Command::Stats(args) => block_on(stats::run(&ctx, args)),
         Command::Roots(args) => block_on(roots::run(&ctx, args)),
         Command::Gc(args) => block_on(gc::run(&ctx, args)),
         Command::Evict(args) => block_on(evict::run(&ctx, args)),
+        Command::Keys(args) => keys::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
