@@ -141,6 +141,7 @@ impl Drop for Conn {
                 self.begin,
                 self.commit,
                 self.rollback,
+                self.data_version,
             ] {
                 ffi::sqlite3_finalize(stmt);
             }
