@@ -443,9 +443,9 @@ const R_TOP: &str = "SELECT hash, CAST(SUM(narinfo_hits) AS BIGINT) AS h, \
      GROUP BY hash ORDER BY h + d DESC, hash LIMIT $2";
 const R_MISSED: &str = "SELECT hash, CAST(SUM(misses) AS BIGINT) AS m FROM missed_hashes \
      WHERE day >= $1 GROUP BY hash ORDER BY m DESC, hash LIMIT $2";
-const R_NEVER_COUNT: &str = "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.id = i.id \
+const R_NEVER_COUNT: &str = "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.item_id = i.id \
      WHERE NOT EXISTS (SELECT 1 FROM item_requests r WHERE r.hash = i.hash AND r.day >= $1)";
-const R_NEVER: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.id = i.id \
+const R_NEVER: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.item_id = i.id \
      WHERE NOT EXISTS (SELECT 1 FROM item_requests r WHERE r.hash = i.hash AND r.day >= $1) \
      ORDER BY n.added_at, i.hash LIMIT $2";
 
