@@ -63,7 +63,7 @@ async fn run(args: &Args) -> anyhow::Result<usize> {
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO narinfos (id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
+                "INSERT INTO narinfos (item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(id)

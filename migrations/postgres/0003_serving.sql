@@ -19,10 +19,10 @@ CREATE FUNCTION narherder_narinfo_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    INSERT INTO narinfo_changes (hash, op) SELECT hash, 'del' FROM items WHERE id = OLD.id;
+    INSERT INTO narinfo_changes (hash, op) SELECT hash, 'del' FROM items WHERE id = OLD.item_id;
     RETURN OLD;
   END IF;
-  INSERT INTO narinfo_changes (hash, op) SELECT hash, 'put' FROM items WHERE id = NEW.id;
+  INSERT INTO narinfo_changes (hash, op) SELECT hash, 'put' FROM items WHERE id = NEW.item_id;
   RETURN NEW;
 END
 $$;

@@ -16,15 +16,15 @@ CREATE INDEX narinfo_changes_at ON narinfo_changes (at);
 
 CREATE TRIGGER narinfo_changes_insert AFTER INSERT ON narinfos BEGIN
   INSERT INTO narinfo_changes (hash, op, at)
-    SELECT hash, 'put', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = NEW.id;
+    SELECT hash, 'put', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = NEW.item_id;
 END;
 CREATE TRIGGER narinfo_changes_update AFTER UPDATE ON narinfos BEGIN
   INSERT INTO narinfo_changes (hash, op, at)
-    SELECT hash, 'put', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = NEW.id;
+    SELECT hash, 'put', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = NEW.item_id;
 END;
 CREATE TRIGGER narinfo_changes_delete AFTER DELETE ON narinfos BEGIN
   INSERT INTO narinfo_changes (hash, op, at)
-    SELECT hash, 'del', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = OLD.id;
+    SELECT hash, 'del', CAST(strftime('%s', 'now') AS INTEGER) FROM items WHERE id = OLD.item_id;
 END;
 
 -- (Nar requests find the narinfo naming a URL through the index

@@ -319,7 +319,7 @@ impl Hot {
 /// large store are never all in memory at once) into a set sized up front.
 async fn fingerprints(store: &Store, fp: impl Fn(&ItemKey) -> u64) -> Result<(FpSet, usize)> {
     const COUNT: &str = "SELECT COUNT(*) FROM narinfos";
-    const PAGE: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.id = i.id \
+    const PAGE: &str = "SELECT i.hash FROM items i JOIN narinfos n ON n.item_id = i.id \
          WHERE i.hash > $1 ORDER BY i.hash LIMIT $2";
     const PAGE_ROWS: i64 = 50_000;
     let count: i64 = match store.backend() {

@@ -99,8 +99,8 @@ async fn named_by(state: &State, path: &str, rel: &str) -> crate::Result<Option<
         }
     }
     // Nix (nar/<filehash>.nar.<ext>) and anything else: the URL index.
-    const SQL: &str = "SELECT i.hash FROM nar_files f JOIN items i ON i.id = f.narinfo_id \
-         JOIN narinfos n ON n.id = f.narinfo_id WHERE f.url IN ($1, $2, $3) LIMIT 1";
+    const SQL: &str = "SELECT i.hash FROM nar_files f JOIN narinfos n ON n.id = f.narinfo_id \
+         JOIN items i ON i.id = n.item_id WHERE f.url IN ($1, $2, $3) LIMIT 1";
     let slash = format!("/{rel}");
     let row: Option<Vec<u8>> = match state.store.backend() {
         Backend::Sqlite(pool) => {
