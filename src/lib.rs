@@ -12,12 +12,26 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
+pub mod capi;
+pub mod changes;
+pub mod duration;
 pub mod error;
+pub mod evict;
+pub mod gc;
+pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod roots;
+pub mod server;
 pub mod sexp;
 pub mod signing;
+pub mod size;
+pub mod storage;
 pub mod store;
+pub mod synth;
+
+mod dialect;
 
 pub use error::{Error, Result};
 pub use narinfo::Narinfo;

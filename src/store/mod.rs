@@ -35,6 +35,7 @@
 //! Lookups by hash treat a string that is not a 32-character nix-base32 hash
 //! part as a miss: such a key can never be stored.
 
+pub mod fastread;
 mod key;
 mod postgres;
 pub mod schema;
@@ -52,6 +53,11 @@ use crate::{Error, Result};
 use key::{hash_of, try_key, Key};
 
 pub use schema::{DEFAULT_STORE_DIR, SCHEMA_VERSION};
+
+// Hooks for the modules that run their own SQL on the store (roots, gc,
+// evict): hash-part keys and the PostgreSQL writers' lock.
+pub(crate) use key::{hash_of as key_hash, try_key as hash_key, HASH_CHARS};
+pub(crate) use postgres::lock_writers as pg_lock_writers;
 
 /// Environment variable naming the database when no `--database` is given.
 pub const DATABASE_ENV: &str = "NARHERDER_DATABASE";
@@ -283,6 +289,12 @@ impl Store {
             store_dir,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Serialises this process's writers; modules that write with their own
+    /// SQL hold it around each write transaction, as the store does.
+    pub(crate) async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
     }
 
     /// The store directory this store serves, e.g. `/gnu/store`.

@@ -44,6 +44,12 @@ impl TestDb {
         self._dir.as_ref().map(|d| d.path().join("narherder.db"))
     }
 
+    /// Drops the PostgreSQL database (for tests that do not use
+    /// [`for_each_backend`]).
+    pub async fn finish_public(self) {
+        self.finish().await
+    }
+
     async fn finish(self) {
         if let Some((admin, name)) = &self.drop {
             if let Ok(mut c) = sqlx::PgConnection::connect(admin).await {

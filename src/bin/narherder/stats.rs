@@ -1,0 +1,40 @@
+//! `narherder stats`: request analytics.
+
+use crate::Ctx;
+
+/// Arguments of `narherder stats`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Days to cover, today included.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Length of the lists.
+    #[arg(long, default_value_t = 10)]
+    top: u32,
+}
+
+/// Runs `narherder stats`.
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let store = ctx.open().await?;
+    let report = narherder::analytics::report(&store, args.days, args.top).await;
+    store.close().await;
+    let r = report?;
+    let t = r.totals;
+    println!("last {} day(s), all nodes", r.days);
+    println!("narinfo hits:    {}", t.narinfo_hits);
+    println!("narinfo misses:  {}", t.narinfo_misses);
+    println!("nar downloads:   {}", t.nar_downloads);
+    println!("\nmost requested items (narinfo hits, nar downloads):");
+    for i in &r.top_items {
+        println!("  {}  {:>8} {:>8}", i.hash, i.narinfo_hits, i.nar_downloads);
+    }
+    println!("\nmost missed hashes:");
+    for m in &r.top_missed {
+        println!("  {}  {:>8}", m.hash, m.misses);
+    }
+    println!("\nnever requested: {} stored item(s)", r.never_requested);
+    for h in &r.never_requested_sample {
+        println!("  {h}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,256 @@
+//! Nar files: streamed from the storage directory for the URLs that stored
+//! narinfos name, and only those, with Content-Length, single-range
+//! requests (206, 416) and HEAD. The status is decided — the file found,
+//! opened and measured — before the first body byte.
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::body::Body;
+use super::routes::error;
+use super::State;
+use crate::changes::{item_key, ItemKey};
+use crate::storage::url_to_relative;
+use crate::store::Backend;
+
+const NAR_TYPE: &str = "application/x-nix-nar";
+
+/// What a `Range` header asks for, given the file length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No (usable) range: the whole file.
+    Whole,
+    /// Bytes `start..=end`.
+    Part {
+        /// First byte.
+        start: u64,
+        /// Last byte (inclusive).
+        end: u64,
+    },
+    /// Cannot be satisfied (416).
+    Unsatisfiable,
+}
+
+/// Interprets a `Range` header value for a file of `len` bytes. Only one
+/// `bytes=` range is honoured; anything else (several ranges, other units,
+/// garbage) is ignored, as RFC 9110 allows, and the whole file is sent.
+pub fn parse_range(value: &str, len: u64) -> RangeRequest {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Whole;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeRequest::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (a.is_empty(), num(a), num(b)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || len == 0 {
+                RangeRequest::Unsatisfiable
+            } else {
+                RangeRequest::Part {
+                    start: len.saturating_sub(n),
+                    end: len - 1,
+                }
+            }
+        }
+        (false, Some(start), end) if b.is_empty() || end.is_some() => {
+            if start >= len {
+                return RangeRequest::Unsatisfiable;
+            }
+            let end = end.map_or(len - 1, |e| e.min(len - 1));
+            if end < start {
+                RangeRequest::Whole
+            } else {
+                RangeRequest::Part { start, end }
+            }
+        }
+        _ => RangeRequest::Whole,
+    }
+}
+
+/// The item whose narinfo names the nar URL `path` (normalised `rel`).
+async fn named_by(state: &State, path: &str, rel: &str) -> crate::Result<Option<ItemKey>> {
+    // Guix: nar/<compression>/<hash>-<name>: ask the hot path.
+    if let Some(last) = rel.rsplit('/').next() {
+        if let Some(key) = last
+            .get(..32)
+            .filter(|_| last.as_bytes().get(32) == Some(&b'-'))
+            .and_then(item_key)
+        {
+            if let Some(text) = state.hot.get_key(&key).await? {
+                let names_it = std::str::from_utf8(&text).ok().is_some_and(|t| {
+                    t.lines()
+                        .filter_map(|l| l.strip_prefix("URL:"))
+                        .any(|u| url_to_relative(u.trim()).is_ok_and(|r| r == rel))
+                });
+                if names_it {
+                    return Ok(Some(key));
+                }
+            }
+        }
+    }
+    // Nix (nar/<filehash>.nar.<ext>) and anything else: the URL index.
+    const SQL: &str = "SELECT i.hash FROM nar_files f JOIN narinfos n ON n.id = f.narinfo_id \
+         JOIN items i ON i.id = n.item_id WHERE f.url IN ($1, $2, $3) LIMIT 1";
+    let slash = format!("/{rel}");
+    let row: Option<Vec<u8>> = match state.store.backend() {
+        Backend::Sqlite(pool) => {
+            sqlx::query_scalar(SQL)
+                .bind(rel)
+                .bind(&slash)
+                .bind(path)
+                .fetch_optional(pool)
+                .await?
+        }
+        Backend::Postgres(pool) => {
+            sqlx::query_scalar(SQL)
+                .bind(rel)
+                .bind(&slash)
+                .bind(path)
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(row.and_then(|k| ItemKey::try_from(k.as_slice()).ok()))
+}
+
+/// `GET`/`HEAD /nar/…`.
+pub(super) async fn serve<B>(
+    state: &State,
+    req: &Request<B>,
+    path: &str,
+    head: bool,
+) -> Response<Body> {
+    let Some(storage) = &state.storage else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server keeps no nar files",
+            None,
+        );
+    };
+    let rel = match url_to_relative(path) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string(), None),
+    };
+    let key = match named_by(state, path, &rel).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no narinfo names this nar", None),
+        Err(e) => {
+            tracing::error!("looking up the narinfo of {rel}: {e}");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+                None,
+            );
+        }
+    };
+    let file_path = match storage.existing(&rel) {
+        Ok(Some(p)) => p,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "nar file not found", None),
+        Err(e) => {
+            tracing::warn!("refusing nar {rel}: {e}");
+            return error(StatusCode::NOT_FOUND, "nar file not found", None);
+        }
+    };
+    let file = match tokio::fs::File::open(&file_path).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("opening {}: {e}", file_path.display());
+            return error(StatusCode::NOT_FOUND, "nar file not found", None);
+        }
+    };
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => {
+            tracing::error!("{}: {e}", file_path.display());
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the nar file",
+                None,
+            );
+        }
+    };
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(RangeRequest::Whole, |v| parse_range(v, len));
+    let (status, start, count) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0, len),
+        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Unsatisfiable => {
+            return error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range not satisfiable",
+                HeaderValue::from_str(&format!("bytes */{len}"))
+                    .ok()
+                    .map(|v| (header::CONTENT_RANGE, v)),
+            );
+        }
+    };
+    let body = if head {
+        Body::empty()
+    } else {
+        match Body::file_range(file, start, count).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("{}: {e}", file_path.display());
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot read the nar file",
+                    None,
+                );
+            }
+        }
+    };
+    if !head && start == 0 {
+        state.analytics.nar_download(Some(&key));
+    }
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(NAR_TYPE));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RangeRequest::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Part { start: 0, end: 9 });
+        assert_eq!(parse_range("bytes=90-", 100), Part { start: 90, end: 99 });
+        assert_eq!(parse_range("bytes=-10", 100), Part { start: 90, end: 99 });
+        assert_eq!(parse_range("bytes=-1000", 100), Part { start: 0, end: 99 });
+        assert_eq!(
+            parse_range("bytes=50-1000", 100),
+            Part { start: 50, end: 99 }
+        );
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Whole);
+        assert_eq!(parse_range("items=0-1", 100), Whole);
+        assert_eq!(parse_range("bytes=9-3", 100), Whole);
+        assert_eq!(parse_range("bytes=x-3", 100), Whole);
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+    }
+}
