@@ -32,9 +32,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::dialect::on_conn;
-use crate::gc::{now_secs, remove_nar_file};
+use crate::gc::now_secs;
 use crate::store::{hash_key, key_hash, Store};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How to evict.
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ macro_rules! round {
             $pending.clear();
             if let Some(root) = $storage {
                 for url in &unused {
-                    match remove_nar_file(root, url) {
+                    match root.remove(url) {
                         Ok(true) => *$removed += 1,
                         Ok(false) => {}
                         Err(e) => tracing::warn!("evict: keeping nar file: {e}"),
@@ -296,9 +296,7 @@ pub async fn evict(
     let started = Instant::now();
     let batch = options.batch_size.max(1);
     let storage = match &options.storage {
-        Some(dir) if !options.dry_run => {
-            Some(std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?)
-        }
+        Some(dir) if !options.dry_run => Some(crate::storage::NarStorage::open(dir)?),
         _ => None,
     };
     let mut report = EvictReport {
@@ -336,7 +334,7 @@ pub async fn evict(
             let mut tx = d::begin_write(&mut conn).await?;
             loop {
                 let excess = size.saturating_sub(options.max_size);
-                let none: Option<&PathBuf> = None;
+                let none: Option<&crate::storage::NarStorage> = None;
                 let r = round!(
                     &mut *tx,
                     d,

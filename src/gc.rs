@@ -75,10 +75,10 @@
 //! still there.) A kill between a commit and the removal leaves orphaned
 //! files, which are harmless and which `narherder check` reports. Files
 //! already missing are fine. URLs are mapped to files by
-//! [`nar_file_path`]: never outside the storage directory.
+//! [`crate::storage::NarStorage`]: never outside the storage directory.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::dialect::on_conn;
@@ -175,73 +175,6 @@ pub(crate) fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// The file a nar URL names under the storage directory `root`, or an
-/// error when the URL cannot name a file there. Accepted: `nar/…`,
-/// `/nar/…` and `http(s)://host/nar/…` (query and fragment dropped); refused:
-/// `.`/`..`/empty components, backslashes, control characters, `%`
-/// escapes, other schemes, and anything outside `nar/`.
-///
-/// A minimal mapping for the collector; the import's storage module
-/// (`storage::url_to_relative`) is meant to replace it, and must stay at
-/// least this strict.
-pub fn nar_file_path(root: &Path, url: &str) -> Result<PathBuf> {
-    let bad = |why: &str| Error::InvalidArgument(format!("nar URL {url:?}: {why}"));
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let path = if lower.starts_with("http://") || lower.starts_with("https://") {
-        let rest = &url[url.find("://").map(|i| i + 3).unwrap_or(0)..];
-        &rest[rest.find('/').ok_or_else(|| bad("has no path"))?..]
-    } else if url.contains("://") {
-        return Err(bad(
-            "only relative URLs, /nar/… paths and http(s) URLs name files",
-        ));
-    } else {
-        url
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    if path.contains(['%', '\\']) || path.chars().any(char::is_control) {
-        return Err(bad("contains %, a backslash or a control character"));
-    }
-    let relative = path.strip_prefix('/').unwrap_or(path);
-    let parts: Vec<&str> = relative.split('/').collect();
-    if parts.len() < 2 || parts[0] != "nar" {
-        return Err(bad("nar files live under nar/"));
-    }
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || *p == "." || *p == "..")
-    {
-        return Err(bad("has an empty, `.` or `..` component"));
-    }
-    Ok(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-}
-
-/// Removes the nar file of `url` under `root` (a canonical directory).
-/// Returns whether a file was removed; a missing file is not an error. A
-/// symbolic link is removed itself, never its target; a parent directory
-/// that resolves outside `root` is refused.
-pub fn remove_nar_file(root: &Path, url: &str) -> Result<bool> {
-    let path = nar_file_path(root, url)?;
-    let parent = path.parent().unwrap_or(root);
-    match std::fs::canonicalize(parent) {
-        Ok(real) if real.starts_with(root) => {}
-        Ok(real) => {
-            return Err(Error::Store(format!(
-                "{} resolves to {}, outside the storage directory {}",
-                parent.display(),
-                real.display(),
-                root.display()
-            )))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io(parent, e)),
-    }
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(path, e)),
-    }
 }
 
 const TEMP_IDS: [&str; 4] = ["gc_live", "gc_dead", "gc_batch", "gc_next"];
@@ -365,9 +298,7 @@ pub async fn collect_garbage(
     let cutoff = now.saturating_sub(grace);
     let batch_size = options.batch_size.max(1);
     let storage = match &options.storage {
-        Some(dir) if !options.dry_run => {
-            Some(std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?)
-        }
+        Some(dir) if !options.dry_run => Some(crate::storage::NarStorage::open(dir)?),
         _ => None,
     };
     let mut report = GcReport {
@@ -494,7 +425,7 @@ pub async fn collect_garbage(
                     pending_files.clear();
                     if let Some(root) = &storage {
                         for url in &unused {
-                            match remove_nar_file(root, url) {
+                            match root.remove(url) {
                                 Ok(true) => report.files_removed += 1,
                                 Ok(false) => {}
                                 Err(e) => tracing::warn!("gc: keeping nar file: {e}"),
@@ -616,37 +547,4 @@ pub async fn collect_garbage(
 /// [`collect_garbage`] without a progress callback.
 pub async fn gc(store: &Store, options: &GcOptions) -> Result<GcReport> {
     collect_garbage(store, options, &mut |_| {}).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nar_paths() {
-        let root = Path::new("/srv/nars");
-        for (url, rel) in [
-            ("nar/abc.nar.xz", "nar/abc.nar.xz"),
-            ("/nar/lzip/abc-hello", "nar/lzip/abc-hello"),
-            ("https://example.org/nar/zstd/x?y=1#z", "nar/zstd/x"),
-        ] {
-            assert_eq!(nar_file_path(root, url).unwrap(), root.join(rel), "{url}");
-        }
-        for bad in [
-            "",
-            "nar",
-            "nar/",
-            "nar/../etc/passwd",
-            "/etc/passwd",
-            "nar/./x",
-            "nar//x",
-            "nar/%2e%2e/x",
-            "file:///nar/x",
-            "nar/a\\b",
-            "nar/a\nb",
-            "https://host",
-        ] {
-            assert!(nar_file_path(root, bad).is_err(), "{bad:?}");
-        }
-    }
 }
