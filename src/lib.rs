@@ -22,6 +22,7 @@ pub mod gc;
 pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod replication;
 pub mod roots;
 pub mod server;
 pub mod sexp;
