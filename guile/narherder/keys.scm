@@ -9,6 +9,8 @@
   #:use-module (system foreign)
   #:use-module (system foreign-library)
   #:use-module (rnrs bytevectors)
+  #:use-module (srfi srfi-9)
+  #:use-module (srfi srfi-9 gnu)
   #:export (load-keyring
             keyring?
             keyring-pointer
@@ -37,15 +39,23 @@
   (display (number->string (pointer-address pointer) 16) port)
   (display ">" port))
 
-(define-wrapped-pointer-type <keyring>
+;; Plain records, not `define-wrapped-pointer-type' (see (narherder store)):
+;; each handle is wrapped once, when it is returned, with its finalizer.
+(define-record-type <keyring>
+  (%pointer->keyring pointer)
   keyring?
-  %pointer->keyring %keyring-pointer
+  (pointer %keyring-pointer))
+
+(define-record-type <secret-key>
+  (%pointer->secret-key pointer)
+  secret-key?
+  (pointer %secret-key-pointer))
+
+(set-record-type-printer! <keyring>
   (lambda (keyring port)
     (print-address "narherder-keyring" (%keyring-pointer keyring) port)))
 
-(define-wrapped-pointer-type <secret-key>
-  secret-key?
-  %pointer->secret-key %secret-key-pointer
+(set-record-type-printer! <secret-key>
   (lambda (key port)
     (print-address "narherder-secret-key" (%secret-key-pointer key) port)))
 

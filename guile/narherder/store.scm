@@ -10,6 +10,8 @@
   #:use-module (system foreign)
   #:use-module (system foreign-library)
   #:use-module (rnrs bytevectors)
+  #:use-module (srfi srfi-9)
+  #:use-module (srfi srfi-9 gnu)
   #:export (store?
             open-store
             close-store!
@@ -18,9 +20,17 @@
             store-backend
             store-pointer))
 
-(define-wrapped-pointer-type <store>
+;; A plain record rather than `define-wrapped-pointer-type': that one keeps
+;; every pointer it wrapped in a weak-value table whose dead entries are only
+;; swept when the table is next used, so an unreachable store's pointer (and
+;; its finalizer) would linger until another store is opened.  Each handle is
+;; wrapped exactly once, at open, so no such table is needed.
+(define-record-type <store>
+  (%pointer->store pointer)
   store?
-  %pointer->store %store-pointer
+  (pointer %store-pointer))
+
+(set-record-type-printer! <store>
   (lambda (store port)
     (display "#<narherder-store " port)
     (display (number->string (pointer-address (%store-pointer store)) 16) port)
