@@ -623,6 +623,30 @@ narherder_status narherder_narinfo_get(const struct narherder_store *store,
                                        struct narherder_narinfo **narinfo_out,
                                        struct narherder_error **error_out);
 
+// Looks a hash part up like [`narherder_narinfo_get`], but copies the
+// stored text into the caller's buffer instead of returning a handle: one
+// call and nothing to free, the hot path of bindings that copy the text
+// anyway (the Guile modules). On success `*len_out` receives the text's
+// length in bytes, or -1 for a miss (a string that is no hash part is a
+// miss). When that length is at most `buf_len` the text (without a NUL)
+// is in `buf[0..len)`; otherwise `buf` is left alone and the caller may
+// ask again with a buffer of `*len_out` bytes. On failure the contents of
+// `buf` are unspecified.
+//
+// # Safety
+//
+// `store` is NULL or a store not yet freed; `hash` points to `hash_len`
+// readable bytes; `buf` points to `buf_len` writable bytes (NULL allowed
+// when `buf_len` is 0); `len_out` is writable; `error_out` is NULL or
+// writable.
+narherder_status narherder_narinfo_get_text(const struct narherder_store *store,
+                                            const uint8_t *hash,
+                                            size_t hash_len,
+                                            uint8_t *buf,
+                                            size_t buf_len,
+                                            int64_t *len_out,
+                                            struct narherder_error **error_out);
+
 // Removes the narinfo of a hash part (with its references and nar file
 // records; nar files on disk are left alone). On success `*removed_out`
 // (if not NULL) says whether one was stored. This does not check

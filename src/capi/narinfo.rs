@@ -325,6 +325,61 @@ pub unsafe extern "C" fn narherder_narinfo_get(
     }
 }
 
+/// Looks a hash part up like [`narherder_narinfo_get`], but copies the
+/// stored text into the caller's buffer instead of returning a handle: one
+/// call and nothing to free, the hot path of bindings that copy the text
+/// anyway (the Guile modules). On success `*len_out` receives the text's
+/// length in bytes, or -1 for a miss (a string that is no hash part is a
+/// miss). When that length is at most `buf_len` the text (without a NUL)
+/// is in `buf[0..len)`; otherwise `buf` is left alone and the caller may
+/// ask again with a buffer of `*len_out` bytes. On failure the contents of
+/// `buf` are unspecified.
+///
+/// # Safety
+///
+/// `store` is NULL or a store not yet freed; `hash` points to `hash_len`
+/// readable bytes; `buf` points to `buf_len` writable bytes (NULL allowed
+/// when `buf_len` is 0); `len_out` is writable; `error_out` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_get_text(
+    store: *const narherder_store,
+    hash: *const u8,
+    hash_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    len_out: *mut i64,
+    error_out: *mut *mut narherder_error,
+) -> narherder_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        guard(error_out, || -> Outcome {
+            check_out(len_out, "len_out")?;
+            if buf.is_null() && buf_len > 0 {
+                return Err(Failure::null("buf"));
+            }
+            let hash = hash_arg(hash, hash_len)?;
+            let copy = |text: &[u8]| -> i64 {
+                if !text.is_empty() && text.len() <= buf_len {
+                    // (Inside the outer unsafe block.) buf has buf_len
+                    // writable bytes (not NULL, checked above, as
+                    // buf_len > 0) and text.len() <= buf_len.
+                    std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
+                }
+                i64::try_from(text.len()).unwrap_or(i64::MAX)
+            };
+            let len = with_store(store, |s| match &s.fast {
+                Some(fast) => Ok(fast.get_text_with(hash, copy)?),
+                None => Ok(s
+                    .block_on(s.store.get_text(hash))?
+                    .map(|t| copy(t.as_bytes()))),
+            })?;
+            *len_out = len.unwrap_or(-1);
+            Ok(())
+        })
+    }
+}
+
 /// Removes the narinfo of a hash part (with its references and nar file
 /// records; nar files on disk are left alone). On success `*removed_out`
 /// (if not NULL) says whether one was stored. This does not check
