@@ -32,6 +32,7 @@
                ;; (narherder narinfo)
                narinfo?
                narinfo-contents
+               narinfo-contents-bytevector
                narinfo-path
                narinfo-hash-part
                narinfo-hash

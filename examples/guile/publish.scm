@@ -86,14 +86,17 @@ when told to (message 'flush).  Thread-safe."
 
 ;;; Responses.
 
-(define (text-response code type body cache-seconds)
+(define (bytes-response code type body cache-seconds)
   (values (build-response
            #:code code
            #:headers `((content-type . (,type))
                        ,@(if cache-seconds
                              `((cache-control . ((max-age . ,cache-seconds))))
                              '())))
-          (string->utf8 body)))
+          body))
+
+(define (text-response code type body cache-seconds)
+  (bytes-response code type (string->utf8 body) cache-seconds))
 
 (define (make-handler store options count!)
   (let ((ttl (number-option options 'ttl 3600))
@@ -119,8 +122,9 @@ when told to (message 'flush).  Thread-safe."
                   (text-response 404 'text/plain "404 not found\n" negative-ttl))
                  (narinfo
                   (count! 'count (cons 'narinfo-hit hash))
-                  (text-response 200 'application/x-nix-narinfo
-                                 (narinfo-contents narinfo) ttl)))))
+                  ;; The stored bytes as they are: no decoding.
+                  (bytes-response 200 'application/x-nix-narinfo
+                                  (narinfo-contents-bytevector narinfo) ttl)))))
          (else
           (text-response 404 'text/plain "404 not found\n" negative-ttl)))))))
 

@@ -215,22 +215,26 @@ is the null pointer."
 (define (make-slices strings)
   "Return a bytevector holding an array of @code{narherder_slice} structs,
 one per string of the list @var{strings} (each encoded as UTF-8), and the
-list of bytevectors it points into (keep it alive until the call
+bytevector of their bytes it points into (keep it alive until the call
 returns)."
-  (let* ((n (length strings))
+  (let* ((bvs (map string->utf8 strings))
+         (n (length bvs))
+         (bytes (make-bytevector (max 1 (apply + (map bytevector-length bvs)))
+                                 0))
+         (base (pointer-address (bytevector->pointer bytes)))
          (slices (make-bytevector (max 1 (* n 2 %pointer-size)) 0))
-         (bvs (map string->utf8 strings)))
-    (let loop ((bvs bvs) (i 0))
+         (put! (if (= %pointer-size 8)
+                   bytevector-u64-native-set!
+                   bytevector-u32-native-set!)))
+    (let loop ((bvs bvs) (i 0) (offset 0))
       (unless (null? bvs)
-        (let ((bv (car bvs)))
-          (bytevector-uint-set! slices (* i 2 %pointer-size)
-                                (pointer-address (utf8-pointer bv))
-                                (native-endianness) %pointer-size)
-          (bytevector-uint-set! slices (* (+ 1 (* i 2)) %pointer-size)
-                                (bytevector-length bv)
-                                (native-endianness) %pointer-size)
-          (loop (cdr bvs) (+ i 1)))))
-    (values slices bvs)))
+        (let* ((bv (car bvs))
+               (len (bytevector-length bv)))
+          (bytevector-copy! bv 0 bytes offset len)
+          (put! slices (* i 2 %pointer-size) (if (zero? len) 0 (+ base offset)))
+          (put! slices (* (+ 1 (* i 2)) %pointer-size) len)
+          (loop (cdr bvs) (+ i 1) (+ offset len)))))
+    (values slices bytes)))
 
 (define (c-struct-layout types)
   "Return the list of field offsets of a C struct whose fields have the

@@ -94,8 +94,10 @@ raises a @code{&narherder-error} with status @code{io}, a malformed one
   #(valid corrupt-signature unauthorized-key hash-mismatch invalid-signature
     unsigned))
 
-(define (narinfo-text narinfo)
-  (if (narinfo? narinfo) (narinfo-contents narinfo) narinfo))
+(define (narinfo-bytes narinfo)
+  (if (narinfo? narinfo)
+      (narinfo-contents-bytevector narinfo)
+      (string->utf8 narinfo)))
 
 (define (verify-narinfo keyring narinfo)
   "Check the signatures of @var{narinfo} (a narinfo record or its text)
@@ -105,7 +107,7 @@ against @var{keyring} and return the verdict: @code{valid},
 checked as a Guix client does, Nix @code{Sig:} lines over the fingerprint;
 either kind being valid is enough.  A malformed text raises a
 @code{&narherder-error} with status @code{bad-narinfo}."
-  (let* ((bv (string->utf8 (narinfo-text narinfo)))
+  (let* ((bv (narinfo-bytes narinfo))
          (verdict (make-bytevector 4 0))
          (out (make-out-buffer 1)))
     (check-status (%verify (keyring-pointer keyring) (utf8-pointer bv)
@@ -159,7 +161,7 @@ the library wipes it when the object is collected."
     (scm-error 'wrong-type-arg 'sign-narinfo
                "Wrong type argument (expecting a secret key): ~S"
                (list key) (list key)))
-  (let ((bv (string->utf8 (narinfo-text narinfo)))
+  (let ((bv (narinfo-bytes narinfo))
         (host-bv (string->utf8 (or host "")))
         (out (make-out-buffer 2)))
     (check-status (%sign (%secret-key-pointer key) (utf8-pointer bv)

@@ -15,6 +15,7 @@
   #:use-module (srfi srfi-9 gnu)
   #:export (narinfo?
             narinfo-contents
+            narinfo-contents-bytevector
             narinfo-path
             narinfo-hash-part
             narinfo-hash
@@ -74,12 +75,15 @@
 ;;; The record.
 ;;;
 
-;; FIELDS is #f until an accessor needs it, then a vector (see
-;; `copy-fields').  Filling it twice from two threads is harmless.
+;; BYTES is the text as UTF-8, copied out of the library; CONTENTS is the
+;; text as a string, decoded on the first `narinfo-contents' call; FIELDS is
+;; #f until an accessor needs it, then a vector (see `copy-fields').  Filling
+;; either twice from two threads is harmless.
 (define-record-type <narinfo>
-  (%make-narinfo contents fields)
+  (%make-narinfo bytes contents fields)
   narinfo?
-  (contents narinfo-contents-field)
+  (bytes narinfo-bytes-field)
+  (contents narinfo-contents-field set-narinfo-contents-field!)
   (fields narinfo-fields-field set-narinfo-fields-field!))
 
 (define (copy-fields ni)
@@ -106,19 +110,20 @@
             (strings files
                      (lambda (i) (pointer->utf8/null (%file-hash ni i)))))))
 
-(define (parse-text text origin)
-  "Parse TEXT with the library; return (values C-NARINFO OUT-BUFFER)."
-  (let ((bv (string->utf8 text))
-        (out (make-out-buffer 2)))
+(define (parse-bytes bv origin irritant)
+  "Parse the UTF-8 narinfo text BV with the library; return the C narinfo."
+  (let ((out (make-out-buffer 2)))
     (check-status (%parse (utf8-pointer bv) (bytevector-length bv)
                           (out-buffer-pointer out 0)
                           (out-buffer-pointer out 1))
-                  out 1 origin (list text))
+                  out 1 origin (list irritant))
+    (keep-alive bv)
     (out-pointer-ref out 0)))
 
 (define (narinfo-fields narinfo)
   (or (narinfo-fields-field narinfo)
-      (let* ((ni (parse-text (narinfo-contents-field narinfo) 'narinfo-fields))
+      (let* ((ni (parse-bytes (narinfo-bytes-field narinfo) 'narinfo-fields
+                              narinfo))
              (fields (copy-fields ni)))
         (%free ni)
         (set-narinfo-fields-field! narinfo fields)
@@ -137,9 +142,20 @@
     (vector-ref (narinfo-fields narinfo) index)))
 
 (define (narinfo-contents narinfo)
-  "Return the text of @var{narinfo}, byte for byte as stored or parsed."
+  "Return the text of @var{narinfo}, byte for byte as stored or parsed, as
+a string."
   (check-narinfo narinfo 'narinfo-contents)
-  (narinfo-contents-field narinfo))
+  (or (narinfo-contents-field narinfo)
+      (let ((text (utf8->string (narinfo-bytes-field narinfo))))
+        (set-narinfo-contents-field! narinfo text)
+        text)))
+
+(define (narinfo-contents-bytevector narinfo)
+  "Return the text of @var{narinfo} as a bytevector of UTF-8, byte for byte
+as stored or parsed (what an HTTP server sends; no decoding needed).  Do
+not modify it."
+  (check-narinfo narinfo 'narinfo-contents-bytevector)
+  (narinfo-bytes-field narinfo))
 
 (define-field-accessor narinfo-path 0
   "Return the store path of @var{narinfo}, e.g.
@@ -179,14 +195,20 @@ as written (strings, relative to the cache).")
   (lambda (narinfo port)
     (format port "#<narinfo ~a>" (narinfo-path narinfo))))
 
-(define (narinfo-pointer->narinfo ni)
+(define* (narinfo-pointer->narinfo ni #:optional (len-buffer (make-out-buffer 1))
+                                   (len-pointer (out-buffer-pointer len-buffer 0)))
   "Return a narinfo record holding a copy of the text of the C narinfo
-@var{ni} (which the caller still owns), or #f when @var{ni} is null."
+@var{ni} (which the caller still owns), or #f when @var{ni} is null.
+@var{len-buffer}, an out-buffer of one slot, and @var{len-pointer}, a
+pointer to its slot, may be passed to reuse them."
   (if (null-pointer? ni)
       #f
-      (let* ((len (make-out-buffer 1))
-             (text (%text ni (out-buffer-pointer len 0))))
-        (%make-narinfo (pointer->utf8 text (out-size-ref len 0)) #f))))
+      (let* ((text (%text ni len-pointer))
+             (len (out-size-ref len-buffer 0))
+             (bytes (make-bytevector len)))
+        (unless (zero? len)
+          (bytevector-copy! (pointer->bytevector text len) 0 bytes 0 len))
+        (%make-narinfo bytes #f #f))))
 
 ;;;
 ;;; Calls.
@@ -196,10 +218,11 @@ as written (strings, relative to the cache).")
   "Parse the narinfo @var{text} (a string) without storing it and return a
 narinfo record.  A malformed text raises a @code{&narherder-error} with
 status @code{bad-narinfo} whose message names the line and field."
-  (let* ((ni (parse-text text 'parse-narinfo))
+  (let* ((bytes (string->utf8 text))
+         (ni (parse-bytes bytes 'parse-narinfo text))
          (fields (copy-fields ni)))
     (%free ni)
-    (%make-narinfo text fields)))
+    (%make-narinfo bytes text fields)))
 
 (define (store-path-hash-part str)
   "Return the hash part of @var{str}: @var{str} itself when it is 32
@@ -214,24 +237,69 @@ are followed by @code{-} (a store path or base name), else @var{str}."
             (substring str start (+ start 32))
             str))))
 
+;; The hot path.  Each thread keeps a scratch bytevector (taken out of the
+;; fluid while in use, so that an async running a lookup in between gets a
+;; fresh one): the length out-parameter at 0, the error out-parameter at 8,
+;; the hash at 16, the text from 64 on.  One foreign call,
+;; narherder_narinfo_get_text, copies the text into it; no handle to free.
+(define-foreign %get-text uint32 "narherder_narinfo_get_text"
+  ('* '* size_t '* size_t '* '*))
+
+(define %scratch (make-thread-local-fluid #f))
+(define %text-offset 64)
+
+(define (make-scratch text-size)
+  "A scratch area: its bytevector, and pointers to its parts (computed once:
+bytevector->pointer is costly)."
+  (let* ((bv (make-bytevector (+ %text-offset text-size) 0))
+         (base (pointer-address (bytevector->pointer bv))))
+    (vector bv (make-pointer base) (make-pointer (+ base 8))
+            (make-pointer (+ base 16)) (make-pointer (+ base %text-offset))
+            text-size)))
+
 (define (lookup-narinfo store hash)
   "Return the narinfo stored in @var{store} for @var{hash} (a hash part, a
 store path or a base name), or #f when there is none (a miss is not an
 error)."
-  (let ((bv (string->utf8 (store-path-hash-part hash)))
-        (out (make-out-buffer 3)))
-    (check-status (%get (store-pointer store) (bytevector->pointer bv)
-                        (bytevector-length bv) (out-buffer-pointer out 0)
-                        (out-buffer-pointer out 2))
-                  out 2 'lookup-narinfo (list hash))
-    (keep-alive store)
-    (let ((ni (out-pointer-ref out 0)))
-      (if (null-pointer? ni)
-          #f
-          (let* ((ptr (%text ni (out-buffer-pointer out 1)))
-                 (text (pointer->utf8 ptr (out-size-ref out 1))))
-            (%free ni)
-            (%make-narinfo text #f))))))
+  (let* ((part (store-path-hash-part hash))
+         (pointer (store-pointer store))
+         (scratch (or (fluid-ref %scratch) (make-scratch 16384))))
+    (fluid-set! %scratch #f)
+    (let retry ((scratch scratch))
+      (let* ((bv (vector-ref scratch 0))
+             (capacity (vector-ref scratch 5))
+             (utf8 (string->utf8 part))
+             ;; A 32-byte hash goes into the scratch area; anything else
+             ;; (a miss for the library) is passed as it is.
+             (hash-bytes (if (= (bytevector-length utf8) 32)
+                             (begin (bytevector-copy! utf8 0 bv 16 32) #f)
+                             utf8))
+             (status (%get-text pointer
+                                (if hash-bytes
+                                    (utf8-pointer hash-bytes)
+                                    (vector-ref scratch 3))
+                                (if hash-bytes (bytevector-length hash-bytes) 32)
+                                (vector-ref scratch 4) capacity
+                                (vector-ref scratch 1) (vector-ref scratch 2))))
+        (keep-alive hash-bytes)
+        (keep-alive store)
+        (unless (eqv? status 0)
+          (fluid-set! %scratch scratch)
+          (check-status status bv 1 'lookup-narinfo (list hash)))
+        (let ((len (bytevector-s64-native-ref bv 0)))
+          (cond ((< len 0)
+                 (fluid-set! %scratch scratch)
+                 #f)
+                ((<= len capacity)
+                 (let ((bytes (make-bytevector len)))
+                   (bytevector-copy! bv %text-offset bytes 0 len)
+                   (fluid-set! %scratch scratch)
+                   (%make-narinfo bytes #f #f)))
+                (else
+                 ;; A text larger than the scratch area: grow it and ask
+                 ;; again (the store may have changed in between, hence
+                 ;; the loop).
+                 (retry (make-scratch (* 2 len))))))))))
 
 (define (lookup-narinfos store hashes)
   "Look the list @var{hashes} (hash parts, store paths or base names) up in
@@ -249,12 +317,15 @@ narinfo or #f for a miss."
         (keep-alive bvs)
         (keep-alive store)
         (let* ((batch (out-pointer-ref out 0))
+               (len-buffer (make-out-buffer 1))
+               (len-pointer (out-buffer-pointer len-buffer 0))
                (result (let loop ((i (- (%batch-count batch) 1)) (acc '()))
                          (if (< i 0)
                              acc
                              (loop (- i 1)
                                    (cons (narinfo-pointer->narinfo
-                                          (%batch-get batch i))
+                                          (%batch-get batch i) len-buffer
+                                          len-pointer)
                                          acc))))))
           (%batch-free batch)
           result)))))
@@ -290,8 +361,9 @@ stored) or @code{replaced}.  A different narinfo already stored for the
 same hash raises a @code{&narherder-error} with status @code{conflict},
 unless @var{replace?} is true; a malformed text raises @code{bad-narinfo},
 a narinfo of another store directory @code{store}."
-  (let* ((text (if (narinfo? narinfo) (narinfo-contents narinfo) narinfo))
-         (bv (string->utf8 text))
+  (let* ((bv (if (narinfo? narinfo)
+                 (narinfo-contents-bytevector narinfo)
+                 (string->utf8 narinfo)))
          (outcome (make-bytevector 4 0))
          (out (make-out-buffer 1)))
     (check-status (%add (store-pointer store) (utf8-pointer bv)

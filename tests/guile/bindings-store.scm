@@ -8,7 +8,8 @@
              (srfi srfi-64)
              (ice-9 exceptions)
              (ice-9 ftw)
-             (ice-9 match))
+             (ice-9 match)
+             (rnrs bytevectors))
 
 (define url (env "NARHERDER_TEST_URL"))
 (define texts (map read-file (guix-narinfo-files)))
@@ -144,6 +145,30 @@
           (test-equal 'replaced (add-narinfo! store other #:replace? #t))
           (test-equal other (narinfo-contents (lookup-narinfo store (hash-of text))))
           (test-equal 'replaced (add-narinfo! store text #:replace? #t)))
+        (test-equal "the text as bytes" (string->utf8 (car texts))
+          (narinfo-contents-bytevector (lookup-narinfo store (hash-of (car texts)))))
+        (test-equal "a non-ASCII string is a miss" #f
+          (lookup-narinfo store "é0000000000000000000000000000000"))
+        ;; A text larger than the per-thread scratch area (16 KiB).
+        (let* ((hash "1111111111111111111111111111111z")
+               (refs (map (lambda (i)
+                            (string-append "0000000000000000000000000000000"
+                                           (string (string-ref "0123456789abcdfghijklmnpqrsvwxyz"
+                                                               (modulo i 32)))
+                                           "-reference-with-a-long-name-"
+                                           (number->string i)))
+                          (iota 600)))
+               (text (string-append
+                      "StorePath: /gnu/store/" hash "-big\n"
+                      "URL: nar/big\nCompression: none\n"
+                      "NarHash: sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73\n"
+                      "NarSize: 120\nReferences: " (string-join refs " ") "\n")))
+          (test-assert (> (string-length text) 32768))
+          (test-equal 'inserted (add-narinfo! store text))
+          (test-equal text (narinfo-contents (lookup-narinfo store hash)))
+          (test-equal "again, with the grown scratch area" 600
+            (length (narinfo-references (lookup-narinfo store hash))))
+          (test-equal #t (remove-narinfo! store hash)))
         (test-equal "another store directory" 'store
           (error-status
            (lambda ()
