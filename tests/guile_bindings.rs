@@ -125,7 +125,11 @@ fn run_suite(suite: &str, db: &TestDb) {
         String::from_utf8_lossy(&out.stderr),
         failures(&log)
     );
-    eprintln!("-- bindings-{suite} on {}: {}", db.backend, stdout.trim());
+    eprintln!(
+        "-- bindings-{suite} on {}: {}",
+        db.backend,
+        stdout.lines().last().unwrap_or("")
+    );
 }
 
 /// The failed tests of an SRFI-64 log, with their context.

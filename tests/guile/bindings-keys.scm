@@ -100,6 +100,19 @@
           (verify-narinfo (load-keyring (list (data-file "nix" "keys.txt")))
                           text))))
 
+    (test-group "import with a keyring"
+      (call-with-store (env "NARHERDER_TEST_URL")
+        (lambda (store)
+          (let ((stats (import-narinfos
+                        store (list (data-file "guix"))
+                        #:keyring (load-keyring
+                                   (list (data-file "guix" "keys" "testhost.pub"))))))
+            (test-equal "only the narinfo signed by testhost" 1
+              (import-stats-inserted stats))
+            (test-equal 4 (import-stats-rejected stats))
+            (test-equal '(#t)
+              (narinfos-exist store '("0123456789abcdfghijklmnpqrsvwxyz")))))))
+
     (test-group "errors"
       (match (error-parts (lambda () (load-keyring (list (tmp-file "missing.pub")))))
         ((status origin message irritants)

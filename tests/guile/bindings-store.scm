@@ -208,6 +208,12 @@
                             import-stats-nar-files-present
                             import-stats-nar-files-missing
                             import-stats-index-us)))
+          (let ((stats (import-narinfos store (list dir)
+                                        #:storage-directory (tmp-file "nars")
+                                        #:nar-files 'copy #:parsers 1)))
+            (test-equal "nar files named but absent" 7
+              (import-stats-nar-files-missing stats))
+            (test-equal 0 (import-stats-nar-files-placed stats)))
           (test-equal "bad option" 'invalid-argument
             (error-status
              (lambda () (import-narinfos store (list dir) #:nar-files 'move))))
