@@ -825,6 +825,24 @@ size_t narherder_narinfo_batch_found(const struct narherder_narinfo_batch *batch
 const struct narherder_narinfo *narherder_narinfo_batch_get(const struct narherder_narinfo_batch *batch,
                                                             size_t index);
 
+// Copies the texts of all entries of a batch into one buffer, one after
+// another in entry order, without NULs: a whole batch in one call (for
+// bindings that copy the texts anyway). Returns the total length of the
+// texts in bytes (0 for NULL). When `lens_out` is not NULL and that total
+// is at most `buf_len`, the texts are in `buf` and `lens_out[i]` receives
+// the length of entry *i*'s text, or -1 for a miss; otherwise nothing is
+// written (call with `lens_out` NULL to learn the size to allocate).
+//
+// # Safety
+//
+// `batch` is NULL or a live batch; `buf` points to `buf_len` writable
+// bytes (NULL allowed when `buf_len` is 0); `lens_out` is NULL or points
+// to [`narherder_narinfo_batch_count`] writable entries.
+size_t narherder_narinfo_batch_texts(const struct narherder_narinfo_batch *batch,
+                                     uint8_t *buf,
+                                     size_t buf_len,
+                                     int64_t *lens_out);
+
 // Frees a batch and the narinfos in it. NULL is allowed. Any thread.
 //
 // # Safety

@@ -149,6 +149,11 @@ impl NarinfoHandle {
         Box::into_raw(Box::new(self)).cast()
     }
 
+    /// The text's bytes (without the NUL).
+    pub(crate) fn text_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
     /// The pointer C sees for a handle held elsewhere (in a batch).
     pub(crate) fn as_ptr(&self) -> *const narherder_narinfo {
         (self as *const NarinfoHandle).cast()

@@ -155,6 +155,25 @@ static void add_get_remove(narherder_store *store)
         CHECK(strcmp(narherder_narinfo_text(narherder_narinfo_batch_get(batch, 3), NULL), hello) == 0);
         CHECK(narherder_narinfo_batch_get(batch, 4) == NULL);
         CHECK(narherder_narinfo_batch_get(batch, 5) == NULL);
+        /* All texts in one buffer. */
+        {
+            size_t total = narherder_narinfo_batch_texts(batch, NULL, 0, NULL);
+            int64_t lens[5] = {7, 7, 7, 7, 7};
+            char *buf;
+            CHECK(total == 2 * hello_len + sed_len);
+            buf = malloc(total);
+            CHECK(buf != NULL);
+            /* Too small: nothing written. */
+            CHECK(narherder_narinfo_batch_texts(batch, (uint8_t *)buf, total - 1, lens) == total);
+            CHECK(lens[0] == 7);
+            CHECK(narherder_narinfo_batch_texts(batch, (uint8_t *)buf, total, lens) == total);
+            CHECK(lens[0] == (int64_t)hello_len && lens[1] == -1 && lens[2] == (int64_t)sed_len &&
+                  lens[3] == (int64_t)hello_len && lens[4] == -1);
+            CHECK(memcmp(buf, hello, hello_len) == 0 && memcmp(buf + hello_len, sed, sed_len) == 0 &&
+                  memcmp(buf + hello_len + sed_len, hello, hello_len) == 0);
+            free(buf);
+            CHECK(narherder_narinfo_batch_texts(NULL, NULL, 0, lens) == 0);
+        }
         narherder_narinfo_batch_free(batch);
         batch = NULL;
         OK(narherder_narinfo_get_many(store, NULL, 0, &batch, &err), err);
