@@ -66,7 +66,6 @@
 (define-foreign %get-many uint32 "narherder_narinfo_get_many"
   ('* '* size_t '* '*))
 (define-foreign %batch-count size_t "narherder_narinfo_batch_count" ('*))
-(define-foreign %batch-get '* "narherder_narinfo_batch_get" ('* size_t))
 (define-foreign %batch-free void "narherder_narinfo_batch_free" ('*))
 (define-foreign %exists-many uint32 "narherder_narinfo_exists_many"
   ('* '* size_t '* '*))
@@ -301,10 +300,34 @@ error)."
                  ;; the loop).
                  (retry (make-scratch (* 2 len))))))))))
 
+(define-foreign %batch-texts size_t "narherder_narinfo_batch_texts"
+  ('* '* size_t '*))
+
+(define (batch->narinfos batch count)
+  "The narinfo records (or #f) of the COUNT entries of the C BATCH: the
+texts copied out in one call into one buffer, then split."
+  (let* ((total (%batch-texts batch %null-pointer 0 %null-pointer))
+         (buf (make-bytevector (max total 1) 0))
+         (lens (make-bytevector (max 8 (* 8 count)) 0)))
+    (unless (= total (%batch-texts batch (bytevector->pointer buf) total
+                                   (bytevector->pointer lens)))
+      (raise-narherder-error 'panic 'lookup-narinfos
+                             "the batch's texts changed size"))
+    (let loop ((i 0) (offset 0) (acc '()))
+      (if (= i count)
+          (reverse! acc)
+          (let ((len (bytevector-s64-native-ref lens (* 8 i))))
+            (if (< len 0)
+                (loop (+ i 1) offset (cons #f acc))
+                (let ((bytes (make-bytevector len)))
+                  (bytevector-copy! buf offset bytes 0 len)
+                  (loop (+ i 1) (+ offset len)
+                        (cons (%make-narinfo bytes #f #f) acc)))))))))
+
 (define (lookup-narinfos store hashes)
   "Look the list @var{hashes} (hash parts, store paths or base names) up in
-@var{store} in one call and return a list of the same length: for each, a
-narinfo or #f for a miss."
+@var{store} in one call (one snapshot) and return a list of the same
+length: for each, a narinfo or #f for a miss."
   (call-with-values (lambda () (make-slices (map store-path-hash-part hashes)))
     (lambda (slices bvs)
       (let ((out (make-out-buffer 2))
@@ -317,16 +340,7 @@ narinfo or #f for a miss."
         (keep-alive bvs)
         (keep-alive store)
         (let* ((batch (out-pointer-ref out 0))
-               (len-buffer (make-out-buffer 1))
-               (len-pointer (out-buffer-pointer len-buffer 0))
-               (result (let loop ((i (- (%batch-count batch) 1)) (acc '()))
-                         (if (< i 0)
-                             acc
-                             (loop (- i 1)
-                                   (cons (narinfo-pointer->narinfo
-                                          (%batch-get batch i) len-buffer
-                                          len-pointer)
-                                         acc))))))
+               (result (batch->narinfos batch (%batch-count batch))))
           (%batch-free batch)
           result)))))
 
