@@ -340,3 +340,50 @@ fn installed_modules_load_the_installed_library_compiled() {
         "the installed .go files were not used:\n{stderr}"
     );
 }
+
+#[test]
+fn struct_layouts_match_the_c_abi() {
+    use narherder::capi::{analytics, gc, import, store};
+    use std::mem::{offset_of, size_of};
+    if !have("guile") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    // Each layout: the field offsets, then the size, as (narherder ffi)
+    // computes them.
+    let program = "(use-modules (narherder store) (narherder import) (narherder gc) \
+                    (narherder analytics)) \
+                   (for-each (lambda (m+v) \
+                     (write (module-ref (resolve-module (car m+v)) (cdr m+v))) (newline)) \
+                    '(((narherder store) . %options-layout) \
+                      ((narherder import) . %options-layout) \
+                      ((narherder gc) . %options-layout) \
+                      ((narherder gc) . %stats-layout) \
+                      ((narherder analytics) . %request-layout)))";
+    let out = check(guile("sqlite::memory:", tmp.path()).args(["-c", program]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    macro_rules! layout {
+        ($t:ty; $($f:ident),*) => {
+            format!("({})", [$(offset_of!($t, $f)),*, size_of::<$t>()]
+                .iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "))
+        };
+    }
+    let expected = [
+        layout!(store::narherder_store_options; store_dir, store_dir_len, max_connections,
+                disable_fast_reads, read_cache_bytes),
+        layout!(import::narherder_import_options; batch_size, replace, parsers, storage_dir,
+                storage_dir_len, nar_files, keyring, dry_run, bulk_load),
+        layout!(gc::narherder_gc_options; dry_run, grace_seconds, max_delete, storage_dir,
+                storage_dir_len, force, batch_size),
+        layout!(gc::narherder_gc_stats; live, dead, deleted, nar_files_deleted, bytes_freed,
+                nar_bytes_freed, files_removed, kept, mark_us, elapsed_us, dry_run),
+        layout!(analytics::narherder_request; kind, hash, hash_len),
+    ];
+    assert_eq!(
+        lines,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // The import statistics are read as twelve uint64_t.
+    assert_eq!(size_of::<import::narherder_import_stats>(), 12 * 8);
+}
