@@ -31,7 +31,7 @@
              (srfi srfi-1))
 
 (define %options
-  '((database (value #t) (required? #t))
+  '((database (value #t))
     (host (value #t))
     (port (value #t))
     (ttl (value #t))
@@ -137,8 +137,18 @@ when told to (message 'flush).  Thread-safe."
     (listen socket 128)
     socket))
 
+(define (usage port)
+  (display "usage: publish.scm --database URL [--host 127.0.0.1] [--port 8080] \
+[--ttl 3600] [--negative-ttl 60] [--priority 100] [--node NAME]\n" port))
+
 (define (main args)
   (let* ((options (getopt-long args %options))
+         (_ (cond ((option-ref options 'help #f)
+                   (usage (current-output-port))
+                   (exit 0))
+                  ((not (option-ref options 'database #f))
+                   (usage (current-error-port))
+                   (exit 2))))
          (host (option-ref options 'host "127.0.0.1"))
          (port (number-option options 'port 8080))
          (node (option-ref options 'node (gethostname)))
