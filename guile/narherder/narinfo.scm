@@ -192,7 +192,11 @@ as written (strings, relative to the cache).")
 
 (set-record-type-printer! <narinfo>
   (lambda (narinfo port)
-    (format port "#<narinfo ~a>" (narinfo-path narinfo))))
+    ;; Guarded: the record is the irritant of a failed parse of its text.
+    (let ((fields (false-if-exception (narinfo-fields narinfo))))
+      (display "#<narinfo " port)
+      (display (if fields (vector-ref fields 0) "(unparsable)") port)
+      (display ">" port))))
 
 (define* (narinfo-pointer->narinfo ni #:optional (len-buffer (make-out-buffer 1))
                                    (len-pointer (out-buffer-pointer len-buffer 0)))
