@@ -746,6 +746,28 @@ const char *narherder_narinfo_system(const struct narherder_narinfo *narinfo);
 // `narinfo` is NULL or a live narinfo.
 const char *narherder_narinfo_ca(const struct narherder_narinfo *narinfo);
 
+// The Guix `Signature:` value (`1;<host>;<base64>`), or NULL when absent.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+const char *narherder_narinfo_signature(const struct narherder_narinfo *narinfo);
+
+// The number of Nix `Sig:` lines.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+size_t narherder_narinfo_sigs_count(const struct narherder_narinfo *narinfo);
+
+// The `index`-th Nix `Sig:` value (`<keyname>:<base64>`, in file order);
+// NULL when out of range.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+const char *narherder_narinfo_sig(const struct narherder_narinfo *narinfo, size_t index);
+
 // The number of URL groups (`URL`, `Compression`, `FileSize`, `FileHash`
 // lines that belong together, one per compression).
 //

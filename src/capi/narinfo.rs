@@ -65,6 +65,8 @@ struct Fields {
     system: Option<CString>,
     ca: Option<CString>,
     files: Vec<FileFields>,
+    signature: Option<CString>,
+    sigs: Vec<CString>,
 }
 
 struct FileFields {
@@ -104,6 +106,8 @@ impl Fields {
                     file_hash: c_opt(f.file_hash.as_deref()),
                 })
                 .collect(),
+            signature: c_opt(n.signature()),
+            sigs: n.sigs().iter().map(|s| c(s)).collect(),
         }
     }
 }
@@ -578,6 +582,49 @@ pub unsafe extern "C" fn narherder_narinfo_system(
 pub unsafe extern "C" fn narherder_narinfo_ca(narinfo: *const narherder_narinfo) -> *const c_char {
     // SAFETY: forwarded contract.
     unsafe { field(narinfo, std::ptr::null(), |f| opt_ptr(&f.ca)) }
+}
+
+/// The Guix `Signature:` value (`1;<host>;<base64>`), or NULL when absent.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_signature(
+    narinfo: *const narherder_narinfo,
+) -> *const c_char {
+    // SAFETY: forwarded contract.
+    unsafe { field(narinfo, std::ptr::null(), |f| opt_ptr(&f.signature)) }
+}
+
+/// The number of Nix `Sig:` lines.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_sigs_count(narinfo: *const narherder_narinfo) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { field(narinfo, 0, |f| f.sigs.len()) }
+}
+
+/// The `index`-th Nix `Sig:` value (`<keyname>:<base64>`, in file order);
+/// NULL when out of range.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_sig(
+    narinfo: *const narherder_narinfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded contract.
+    unsafe {
+        field(narinfo, std::ptr::null(), |f| {
+            f.sigs.get(index).map_or(std::ptr::null(), ptr_of)
+        })
+    }
 }
 
 /// The number of URL groups (`URL`, `Compression`, `FileSize`, `FileHash`
