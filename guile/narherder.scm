@@ -45,6 +45,8 @@
                narinfo-compressions
                narinfo-file-sizes
                narinfo-file-hashes
+               narinfo-signature
+               narinfo-sigs
                parse-narinfo
                lookup-narinfo
                lookup-narinfos

@@ -28,6 +28,8 @@
             narinfo-compressions
             narinfo-file-sizes
             narinfo-file-hashes
+            narinfo-signature
+            narinfo-sigs
 
             parse-narinfo
             lookup-narinfo
@@ -63,6 +65,9 @@
   ('* size_t))
 (define-foreign %file-size int64 "narherder_narinfo_file_size" ('* size_t))
 (define-foreign %file-hash '* "narherder_narinfo_file_hash" ('* size_t))
+(define-foreign %signature '* "narherder_narinfo_signature" ('*))
+(define-foreign %sigs-count size_t "narherder_narinfo_sigs_count" ('*))
+(define-foreign %sig '* "narherder_narinfo_sig" ('* size_t))
 (define-foreign %get-many uint32 "narherder_narinfo_get_many"
   ('* '* size_t '* '*))
 (define-foreign %batch-count size_t "narherder_narinfo_batch_count" ('*))
@@ -107,7 +112,10 @@
                              (let ((size (%file-size ni i)))
                                (and (>= size 0) size))))
             (strings files
-                     (lambda (i) (pointer->utf8/null (%file-hash ni i)))))))
+                     (lambda (i) (pointer->utf8/null (%file-hash ni i))))
+            (pointer->utf8/null (%signature ni))
+            (strings (%sigs-count ni)
+                     (lambda (i) (pointer->utf8/null (%sig ni i)))))))
 
 (define (parse-bytes bv origin irritant)
   "Parse the UTF-8 narinfo text BV with the library; return the C narinfo."
@@ -189,6 +197,13 @@ as written (strings, relative to the cache).")
 (define-field-accessor narinfo-file-hashes 11
   "Return the list of @code{FileHash}es of @var{narinfo}, parallel to
 @code{narinfo-uris} (#f where absent).")
+(define-field-accessor narinfo-signature 12
+  "Return the Guix @code{Signature} of @var{narinfo} as written,
+@code{\"1;HOST;BASE64\"}, or #f.  (Guix's own accessor returns
+the decoded s-expression; check signatures with @code{verify-narinfo}.)")
+(define-field-accessor narinfo-sigs 13
+  "Return the Nix @code{Sig} values of @var{narinfo}
+(@code{\"KEYNAME:BASE64\"}), in file order, possibly none.")
 
 (set-record-type-printer! <narinfo>
   (lambda (narinfo port)

@@ -42,6 +42,9 @@
   (test-equal "FileSizes"
     (map string->number (narinfo-field-values text "FileSize"))
     (narinfo-file-sizes narinfo))
+  (test-equal "Signature" (narinfo-field text "Signature")
+    (narinfo-signature narinfo))
+  (test-equal "Sig" (narinfo-field-values text "Sig") (narinfo-sigs narinfo))
   (let ((hashes (narinfo-field-values text "FileHash")))
     (test-equal "FileHashes"
       (if (null? hashes)
