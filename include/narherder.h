@@ -623,6 +623,30 @@ narherder_status narherder_narinfo_get(const struct narherder_store *store,
                                        struct narherder_narinfo **narinfo_out,
                                        struct narherder_error **error_out);
 
+// Looks a hash part up like [`narherder_narinfo_get`], but copies the
+// stored text into the caller's buffer instead of returning a handle: one
+// call and nothing to free, the hot path of bindings that copy the text
+// anyway (the Guile modules). On success `*len_out` receives the text's
+// length in bytes, or -1 for a miss (a string that is no hash part is a
+// miss). When that length is at most `buf_len` the text (without a NUL)
+// is in `buf[0..len)`; otherwise `buf` is left alone and the caller may
+// ask again with a buffer of `*len_out` bytes. On failure the contents of
+// `buf` are unspecified.
+//
+// # Safety
+//
+// `store` is NULL or a store not yet freed; `hash` points to `hash_len`
+// readable bytes; `buf` points to `buf_len` writable bytes (NULL allowed
+// when `buf_len` is 0); `len_out` is writable; `error_out` is NULL or
+// writable.
+narherder_status narherder_narinfo_get_text(const struct narherder_store *store,
+                                            const uint8_t *hash,
+                                            size_t hash_len,
+                                            uint8_t *buf,
+                                            size_t buf_len,
+                                            int64_t *len_out,
+                                            struct narherder_error **error_out);
+
 // Removes the narinfo of a hash part (with its references and nar file
 // records; nar files on disk are left alone). On success `*removed_out`
 // (if not NULL) says whether one was stored. This does not check
@@ -722,6 +746,28 @@ const char *narherder_narinfo_system(const struct narherder_narinfo *narinfo);
 // `narinfo` is NULL or a live narinfo.
 const char *narherder_narinfo_ca(const struct narherder_narinfo *narinfo);
 
+// The Guix `Signature:` value (`1;<host>;<base64>`), or NULL when absent.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+const char *narherder_narinfo_signature(const struct narherder_narinfo *narinfo);
+
+// The number of Nix `Sig:` lines.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+size_t narherder_narinfo_sigs_count(const struct narherder_narinfo *narinfo);
+
+// The `index`-th Nix `Sig:` value (`<keyname>:<base64>`, in file order);
+// NULL when out of range.
+//
+// # Safety
+//
+// `narinfo` is NULL or a live narinfo.
+const char *narherder_narinfo_sig(const struct narherder_narinfo *narinfo, size_t index);
+
 // The number of URL groups (`URL`, `Compression`, `FileSize`, `FileHash`
 // lines that belong together, one per compression).
 //
@@ -800,6 +846,24 @@ size_t narherder_narinfo_batch_found(const struct narherder_narinfo_batch *batch
 // `batch` is NULL or a live batch.
 const struct narherder_narinfo *narherder_narinfo_batch_get(const struct narherder_narinfo_batch *batch,
                                                             size_t index);
+
+// Copies the texts of all entries of a batch into one buffer, one after
+// another in entry order, without NULs: a whole batch in one call (for
+// bindings that copy the texts anyway). Returns the total length of the
+// texts in bytes (0 for NULL). When `lens_out` is not NULL and that total
+// is at most `buf_len`, the texts are in `buf` and `lens_out[i]` receives
+// the length of entry *i*'s text, or -1 for a miss; otherwise nothing is
+// written (call with `lens_out` NULL to learn the size to allocate).
+//
+// # Safety
+//
+// `batch` is NULL or a live batch; `buf` points to `buf_len` writable
+// bytes (NULL allowed when `buf_len` is 0); `lens_out` is NULL or points
+// to [`narherder_narinfo_batch_count`] writable entries.
+size_t narherder_narinfo_batch_texts(const struct narherder_narinfo_batch *batch,
+                                     uint8_t *buf,
+                                     size_t buf_len,
+                                     int64_t *lens_out);
 
 // Frees a batch and the narinfos in it. NULL is allowed. Any thread.
 //

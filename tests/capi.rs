@@ -317,7 +317,8 @@ fn installed_library_builds_the_example_through_pkg_config() {
             .arg("--prefix")
             .arg(prefix.path())
             .arg("--from")
-            .arg(&from),
+            .arg(&from)
+            .arg("--no-guile"),
     );
     let lib = prefix.path().join("lib");
     let version = env!("CARGO_PKG_VERSION");

@@ -128,6 +128,63 @@ pub unsafe extern "C" fn narherder_narinfo_batch_get(
     })
 }
 
+/// Copies the texts of all entries of a batch into one buffer, one after
+/// another in entry order, without NULs: a whole batch in one call (for
+/// bindings that copy the texts anyway). Returns the total length of the
+/// texts in bytes (0 for NULL). When `lens_out` is not NULL and that total
+/// is at most `buf_len`, the texts are in `buf` and `lens_out[i]` receives
+/// the length of entry *i*'s text, or -1 for a miss; otherwise nothing is
+/// written (call with `lens_out` NULL to learn the size to allocate).
+///
+/// # Safety
+///
+/// `batch` is NULL or a live batch; `buf` points to `buf_len` writable
+/// bytes (NULL allowed when `buf_len` is 0); `lens_out` is NULL or points
+/// to [`narherder_narinfo_batch_count`] writable entries.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_batch_texts(
+    batch: *const narherder_narinfo_batch,
+    buf: *mut u8,
+    buf_len: usize,
+    lens_out: *mut i64,
+) -> usize {
+    guard_value(0, || {
+        // SAFETY: forwarded contract.
+        let Some(b) = (unsafe { batch_ref(batch) }) else {
+            return 0;
+        };
+        let total: usize = b
+            .entries
+            .iter()
+            .flatten()
+            .map(|n| n.text_bytes().len())
+            .sum();
+        if lens_out.is_null() || total > buf_len || (buf.is_null() && total > 0) {
+            return total;
+        }
+        let mut offset = 0;
+        for (i, entry) in b.entries.iter().enumerate() {
+            let len = match entry {
+                Some(n) => {
+                    let text = n.text_bytes();
+                    // SAFETY: offset + text.len() <= total <= buf_len, and
+                    // buf has buf_len writable bytes; lens_out has an entry
+                    // per batch entry.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.add(offset), text.len())
+                    };
+                    offset += text.len();
+                    i64::try_from(text.len()).unwrap_or(i64::MAX)
+                }
+                None => -1,
+            };
+            // SAFETY: see above.
+            unsafe { *lens_out.add(i) = len };
+        }
+        total
+    })
+}
+
 /// Frees a batch and the narinfos in it. NULL is allowed. Any thread.
 ///
 /// # Safety

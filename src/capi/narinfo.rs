@@ -65,6 +65,8 @@ struct Fields {
     system: Option<CString>,
     ca: Option<CString>,
     files: Vec<FileFields>,
+    signature: Option<CString>,
+    sigs: Vec<CString>,
 }
 
 struct FileFields {
@@ -104,6 +106,8 @@ impl Fields {
                     file_hash: c_opt(f.file_hash.as_deref()),
                 })
                 .collect(),
+            signature: c_opt(n.signature()),
+            sigs: n.sigs().iter().map(|s| c(s)).collect(),
         }
     }
 }
@@ -147,6 +151,11 @@ impl NarinfoHandle {
     /// Boxes the handle for C.
     pub(crate) fn into_raw(self) -> *mut narherder_narinfo {
         Box::into_raw(Box::new(self)).cast()
+    }
+
+    /// The text's bytes (without the NUL).
+    pub(crate) fn text_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
     }
 
     /// The pointer C sees for a handle held elsewhere (in a batch).
@@ -320,6 +329,61 @@ pub unsafe extern "C" fn narherder_narinfo_get(
             let hash = hash_arg(hash, hash_len)?;
             let found = with_store(store, |s| get_one(s, hash))?;
             *narinfo_out = found.map_or(std::ptr::null_mut(), NarinfoHandle::into_raw);
+            Ok(())
+        })
+    }
+}
+
+/// Looks a hash part up like [`narherder_narinfo_get`], but copies the
+/// stored text into the caller's buffer instead of returning a handle: one
+/// call and nothing to free, the hot path of bindings that copy the text
+/// anyway (the Guile modules). On success `*len_out` receives the text's
+/// length in bytes, or -1 for a miss (a string that is no hash part is a
+/// miss). When that length is at most `buf_len` the text (without a NUL)
+/// is in `buf[0..len)`; otherwise `buf` is left alone and the caller may
+/// ask again with a buffer of `*len_out` bytes. On failure the contents of
+/// `buf` are unspecified.
+///
+/// # Safety
+///
+/// `store` is NULL or a store not yet freed; `hash` points to `hash_len`
+/// readable bytes; `buf` points to `buf_len` writable bytes (NULL allowed
+/// when `buf_len` is 0); `len_out` is writable; `error_out` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_get_text(
+    store: *const narherder_store,
+    hash: *const u8,
+    hash_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    len_out: *mut i64,
+    error_out: *mut *mut narherder_error,
+) -> narherder_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        guard(error_out, || -> Outcome {
+            check_out(len_out, "len_out")?;
+            if buf.is_null() && buf_len > 0 {
+                return Err(Failure::null("buf"));
+            }
+            let hash = hash_arg(hash, hash_len)?;
+            let copy = |text: &[u8]| -> i64 {
+                if !text.is_empty() && text.len() <= buf_len {
+                    // (Inside the outer unsafe block.) buf has buf_len
+                    // writable bytes (not NULL, checked above, as
+                    // buf_len > 0) and text.len() <= buf_len.
+                    std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
+                }
+                i64::try_from(text.len()).unwrap_or(i64::MAX)
+            };
+            let len = with_store(store, |s| match &s.fast {
+                Some(fast) => Ok(fast.get_text_with(hash, copy)?),
+                None => Ok(s
+                    .block_on(s.store.get_text(hash))?
+                    .map(|t| copy(t.as_bytes()))),
+            })?;
+            *len_out = len.unwrap_or(-1);
             Ok(())
         })
     }
@@ -518,6 +582,49 @@ pub unsafe extern "C" fn narherder_narinfo_system(
 pub unsafe extern "C" fn narherder_narinfo_ca(narinfo: *const narherder_narinfo) -> *const c_char {
     // SAFETY: forwarded contract.
     unsafe { field(narinfo, std::ptr::null(), |f| opt_ptr(&f.ca)) }
+}
+
+/// The Guix `Signature:` value (`1;<host>;<base64>`), or NULL when absent.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_signature(
+    narinfo: *const narherder_narinfo,
+) -> *const c_char {
+    // SAFETY: forwarded contract.
+    unsafe { field(narinfo, std::ptr::null(), |f| opt_ptr(&f.signature)) }
+}
+
+/// The number of Nix `Sig:` lines.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_sigs_count(narinfo: *const narherder_narinfo) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { field(narinfo, 0, |f| f.sigs.len()) }
+}
+
+/// The `index`-th Nix `Sig:` value (`<keyname>:<base64>`, in file order);
+/// NULL when out of range.
+///
+/// # Safety
+///
+/// `narinfo` is NULL or a live narinfo.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_sig(
+    narinfo: *const narherder_narinfo,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: forwarded contract.
+    unsafe {
+        field(narinfo, std::ptr::null(), |f| {
+            f.sigs.get(index).map_or(std::ptr::null(), ptr_of)
+        })
+    }
 }
 
 /// The number of URL groups (`URL`, `Compression`, `FileSize`, `FileHash`

@@ -131,6 +131,9 @@ static void parse_and_accessors(void)
     CHECK(strcmp(narherder_narinfo_deriver(ni), "rxw8g87bf61bwbagfq38sp5xwy28jb5d-hello-2.12.2.drv") == 0);
     CHECK(strcmp(narherder_narinfo_system(ni), "x86_64-linux") == 0);
     CHECK(narherder_narinfo_ca(ni) == NULL);
+    CHECK(strncmp(narherder_narinfo_signature(ni), "1;bayfront;KHNpZ25hdHVyZSAK", 27) == 0);
+    CHECK(narherder_narinfo_sigs_count(ni) == 0);
+    CHECK(narherder_narinfo_sig(ni, 0) == NULL);
     CHECK(narherder_narinfo_files_count(ni) == 2);
     CHECK(strcmp(narherder_narinfo_file_url(ni, 1), "nar/zstd/" GUIX_HELLO_HASH "-hello-2.12.2") == 0);
     CHECK(strcmp(narherder_narinfo_file_compression(ni, 0), "lzip") == 0);
@@ -141,6 +144,22 @@ static void parse_and_accessors(void)
     CHECK(narherder_narinfo_file_size(ni, 2) == -1);
     narherder_narinfo_free(ni);
     ni = NULL;
+
+    /* Nix signatures, in file order. */
+    {
+        size_t nix_len = 0;
+        char *nix = read_data("nix/syd87l2rxw8cbsxmxl853h0r6pdwhwjr.curl-two-sigs.narinfo", &nix_len);
+        OK(narherder_narinfo_parse((const uint8_t *)nix, nix_len, &ni, &err), err);
+        CHECK(narherder_narinfo_signature(ni) == NULL);
+        CHECK(narherder_narinfo_sigs_count(ni) == 2);
+        CHECK(strncmp(narherder_narinfo_sig(ni, 0), "cache.nixos.org-1:", 18) == 0);
+        CHECK(strncmp(narherder_narinfo_sig(ni, 1), "test1:", 6) == 0);
+        CHECK(narherder_narinfo_sig(ni, 2) == NULL);
+        narherder_narinfo_free(ni);
+        ni = NULL;
+        free(nix);
+    }
+    CHECK(narherder_narinfo_sigs_count(NULL) == 0 && narherder_narinfo_signature(NULL) == NULL);
 
     /* Malformed: the message names the line. */
     {

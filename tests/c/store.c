@@ -112,6 +112,31 @@ static void add_get_remove(narherder_store *store)
     EXPECT(NARHERDER_STATUS_NULL_ARGUMENT, narherder_narinfo_get(store, S(GUIX_HELLO_HASH), NULL, &err), err);
     EXPECT(NARHERDER_STATUS_NULL_ARGUMENT, narherder_narinfo_get(store, NULL, 32, &ni, &err), err);
 
+    /* Get-text: the text copied into the caller's buffer. */
+    {
+        char buf[4096];
+        int64_t len = 0;
+        memset(buf, 'x', sizeof buf);
+        OK(narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), (uint8_t *)buf, sizeof buf, &len, &err), err);
+        CHECK(len == (int64_t)hello_len && memcmp(buf, hello, hello_len) == 0 && buf[hello_len] == 'x');
+        /* Too small a buffer: the length, and the buffer untouched. */
+        memset(buf, 'x', sizeof buf);
+        len = 0;
+        OK(narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), (uint8_t *)buf, 10, &len, &err), err);
+        CHECK(len == (int64_t)hello_len && buf[0] == 'x');
+        OK(narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), NULL, 0, &len, &err), err);
+        CHECK(len == (int64_t)hello_len);
+        /* Misses (and junk) are -1. */
+        OK(narherder_narinfo_get_text(store, S(MISSING_HASH), (uint8_t *)buf, sizeof buf, &len, &err), err);
+        CHECK(len == -1 && buf[0] == 'x');
+        OK(narherder_narinfo_get_text(store, S("not-a-hash"), NULL, 0, &len, &err), err);
+        CHECK(len == -1);
+        EXPECT(NARHERDER_STATUS_NULL_ARGUMENT,
+               narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), NULL, 10, &len, &err), err);
+        EXPECT(NARHERDER_STATUS_NULL_ARGUMENT,
+               narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), (uint8_t *)buf, sizeof buf, NULL, &err), err);
+    }
+
     /* Get-many: hits, misses, duplicates, junk; order kept. */
     {
         narherder_narinfo_batch *batch = NULL;
@@ -130,6 +155,25 @@ static void add_get_remove(narherder_store *store)
         CHECK(strcmp(narherder_narinfo_text(narherder_narinfo_batch_get(batch, 3), NULL), hello) == 0);
         CHECK(narherder_narinfo_batch_get(batch, 4) == NULL);
         CHECK(narherder_narinfo_batch_get(batch, 5) == NULL);
+        /* All texts in one buffer. */
+        {
+            size_t total = narherder_narinfo_batch_texts(batch, NULL, 0, NULL);
+            int64_t lens[5] = {7, 7, 7, 7, 7};
+            char *buf;
+            CHECK(total == 2 * hello_len + sed_len);
+            buf = malloc(total);
+            CHECK(buf != NULL);
+            /* Too small: nothing written. */
+            CHECK(narherder_narinfo_batch_texts(batch, (uint8_t *)buf, total - 1, lens) == total);
+            CHECK(lens[0] == 7);
+            CHECK(narherder_narinfo_batch_texts(batch, (uint8_t *)buf, total, lens) == total);
+            CHECK(lens[0] == (int64_t)hello_len && lens[1] == -1 && lens[2] == (int64_t)sed_len &&
+                  lens[3] == (int64_t)hello_len && lens[4] == -1);
+            CHECK(memcmp(buf, hello, hello_len) == 0 && memcmp(buf + hello_len, sed, sed_len) == 0 &&
+                  memcmp(buf + hello_len + sed_len, hello, hello_len) == 0);
+            free(buf);
+            CHECK(narherder_narinfo_batch_texts(NULL, NULL, 0, lens) == 0);
+        }
         narherder_narinfo_batch_free(batch);
         batch = NULL;
         OK(narherder_narinfo_get_many(store, NULL, 0, &batch, &err), err);
@@ -409,6 +453,10 @@ static void closed(narherder_store *store)
     OK(narherder_store_close(store, &err), err);
     OK(narherder_store_close(store, &err), err);
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);
+    {
+        int64_t len = 0;
+        EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), NULL, 0, &len, &err), err);
+    }
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_add(store, (const uint8_t *)hello, hello_len, 0, NULL, &err), err);
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_get_many(store, h, 1, &batch, &err), err);
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_exists_many(store, h, 1, found, &err), err);
