@@ -85,10 +85,11 @@ async fn publish_tables(store: &Store, name: &str, tables: &[&str]) -> Result<Pu
         sorted.sort();
         have.sort();
         if have != sorted || usize::try_from(all).ok() != Some(have.len()) {
-            let sql: String = sqlx::query_scalar("SELECT format('ALTER PUBLICATION %I SET TABLE ', $1::text)")
-                .bind(name)
-                .fetch_one(&mut *conn)
-                .await?;
+            let sql: String =
+                sqlx::query_scalar("SELECT format('ALTER PUBLICATION %I SET TABLE ', $1::text)")
+                    .bind(name)
+                    .fetch_one(&mut *conn)
+                    .await?;
             sqlx::query(&format!("{sql}{list}"))
                 .execute(&mut *conn)
                 .await
@@ -97,10 +98,11 @@ async fn publish_tables(store: &Store, name: &str, tables: &[&str]) -> Result<Pu
         }
         return Ok(report);
     }
-    let sql: String = sqlx::query_scalar("SELECT format('CREATE PUBLICATION %I FOR TABLE ', $1::text)")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
+    let sql: String =
+        sqlx::query_scalar("SELECT format('CREATE PUBLICATION %I FOR TABLE ', $1::text)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
     sqlx::query(&format!("{sql}{list}"))
         .execute(&mut *conn)
         .await
@@ -139,7 +141,10 @@ pub(super) async fn require_logical(conn: &mut PgConnection, who: &str) -> Resul
              restart PostgreSQL"
         )));
     }
-    for (setting, value) in [("max_replication_slots", slots), ("max_wal_senders", senders)] {
+    for (setting, value) in [
+        ("max_replication_slots", slots),
+        ("max_wal_senders", senders),
+    ] {
         if value.trim() == "0" {
             return Err(Error::Store(format!(
                 "{who} has {setting} = 0; logical replication needs at least one per mirror: \

@@ -353,7 +353,9 @@ async fn prepare_mirror(
         .await
         .map_err(|e| Error::Store(format!("{who}: reading its narherder schema: {e}")))?;
     let version: i64 = version.and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
-        Error::Store(format!("{who} has no narherder schema version in its meta table"))
+        Error::Store(format!(
+            "{who} has no narherder schema version in its meta table"
+        ))
     })?;
     if version > SCHEMA_VERSION {
         return Err(Error::Store(format!(
@@ -362,8 +364,8 @@ async fn prepare_mirror(
         )));
     }
     let remote_dir: Option<String> = meta("store_dir").fetch_optional(&mut *remote).await?;
-    let remote_dir = remote_dir
-        .ok_or_else(|| Error::Store(format!("{who} records no store directory")))?;
+    let remote_dir =
+        remote_dir.ok_or_else(|| Error::Store(format!("{who} records no store directory")))?;
     let mut counts = Vec::new();
     for table in STORE_TABLES {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -387,7 +389,10 @@ async fn prepare_mirror(
         sqlx::query(&format!("TRUNCATE {list}"))
             .execute(&mut *local)
             .await?;
-        report.rows_discarded = counts.iter().map(|(_, n)| u64::try_from(*n).unwrap_or(0)).sum();
+        report.rows_discarded = counts
+            .iter()
+            .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
+            .sum();
     }
     if remote_dir != store.store_dir() {
         // Nothing is stored here (checked above): serve the primary's

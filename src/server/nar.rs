@@ -167,7 +167,7 @@ pub(super) async fn serve<B>(
             // Fetch it; a whole GET is streamed while it is stored.
             let whole = !head && !req.headers().contains_key(header::RANGE);
             match up.missing(state, &rel, &key, whole).await {
-                super::upstream::Missing::Respond(r) => return r,
+                super::upstream::Missing::Respond(r) => return *r,
                 super::upstream::Missing::Stored(p) => p,
             }
         }

@@ -85,7 +85,7 @@ pub struct Expected {
 /// What [`Upstream::missing`] decided.
 pub enum Missing {
     /// Answer with this (the streamed file, or an error).
-    Respond(Response<Body>),
+    Respond(Box<Response<Body>>),
     /// The file is now stored at this path: serve it as usual.
     Stored(PathBuf),
 }
@@ -103,7 +103,10 @@ impl Upstream {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        let port_of = |p: &str| p.parse::<u16>().map_err(|_| bad("the port is not a number"));
+        let port_of = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| bad("the port is not a number"))
+        };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
@@ -246,11 +249,11 @@ impl Upstream {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!("looking up the size and hash of {rel}: {e}");
-                return Missing::Respond(error(
+                return Missing::Respond(Box::new(error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the database is not answering",
                     None,
-                ));
+                )));
             }
         };
         // Join a fetch in flight, or lead one.
@@ -277,7 +280,11 @@ impl Upstream {
             return self.after_fetch(rel, ok);
         }
         let Some(done_tx) = done_tx else {
-            return Missing::Respond(error(StatusCode::BAD_GATEWAY, "nar fetch failed", None));
+            return Missing::Respond(Box::new(error(
+                StatusCode::BAD_GATEWAY,
+                "nar fetch failed",
+                None,
+            )));
         };
         let started = self.start_fetch(rel, expected).await;
         let (len, incoming) = match started {
@@ -285,7 +292,7 @@ impl Upstream {
             Err((status, why)) => {
                 tracing::warn!("fetching {rel} from the upstream: {why}");
                 self.finish(rel, &done_tx, false);
-                return Missing::Respond(error(status, &why, None));
+                return Missing::Respond(Box::new(error(status, &why, None)));
             }
         };
         if !stream {
@@ -303,10 +310,7 @@ impl Upstream {
             this.finish(&rel_owned, &done_tx, ok);
         });
         state.analytics.nar_download(Some(key));
-        let mut r = Response::new(Body::Channel {
-            rx,
-            remaining: len,
-        });
+        let mut r = Response::new(Body::Channel { rx, remaining: len });
         let h = r.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -314,7 +318,7 @@ impl Upstream {
         );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        Missing::Respond(r)
+        Missing::Respond(Box::new(r))
     }
 
     fn after_fetch(&self, rel: &str, ok: bool) -> Missing {
@@ -323,11 +327,11 @@ impl Upstream {
                 return Missing::Stored(p);
             }
         }
-        Missing::Respond(error(
+        Missing::Respond(Box::new(error(
             StatusCode::BAD_GATEWAY,
             "the nar file could not be fetched from the upstream",
             None,
-        ))
+        )))
     }
 
     fn finish(&self, rel: &str, done: &watch::Sender<Option<bool>>, ok: bool) {
@@ -375,7 +379,11 @@ impl Upstream {
         };
         let resp = tokio::time::timeout(UPSTREAM_TIMEOUT, fut)
             .await
-            .map_err(|_| gateway(format!("the upstream did not answer within {UPSTREAM_TIMEOUT:?}")))??;
+            .map_err(|_| {
+                gateway(format!(
+                    "the upstream did not answer within {UPSTREAM_TIMEOUT:?}"
+                ))
+            })??;
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => {
@@ -440,10 +448,13 @@ impl Upstream {
         };
         let mut hasher = Sha256::new();
         let mut got: u64 = 0;
+        let mut held: Option<Bytes> = None;
         let result: std::result::Result<(), String> = async {
             while let Some(frame) = incoming.frame().await {
                 let frame = frame.map_err(|e| format!("reading from the upstream: {e}"))?;
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 got += data.len() as u64;
                 if got > len {
                     return Err(format!("the upstream sent more than {len} bytes"));
@@ -452,11 +463,10 @@ impl Upstream {
                 file.write_all(&data)
                     .await
                     .map_err(|e| format!("{}: {e}", tmp.display()))?;
-                if let Some(c) = &client {
-                    if c.send(Ok(data)).await.is_err() {
-                        // The client left; finish storing anyway.
-                        client = None;
-                    }
+                // The last piece waits for the checks, so that a client
+                // never receives a whole file that fails them.
+                if let Some(previous) = held.replace(data) {
+                    send(&mut client, previous).await;
                 }
             }
             if got != len {
@@ -475,6 +485,9 @@ impl Upstream {
             file.flush()
                 .await
                 .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            if let Some(last) = held.take() {
+                send(&mut client, last).await;
+            }
             Ok(())
         }
         .await;
@@ -520,6 +533,16 @@ impl Upstream {
     }
 }
 
+/// Sends a piece to the client, forgetting a client that left (the file
+/// is still stored).
+async fn send(client: &mut Option<mpsc::Sender<std::io::Result<Bytes>>>, data: Bytes) {
+    if let Some(c) = client {
+        if c.send(Ok(data)).await.is_err() {
+            *client = None;
+        }
+    }
+}
+
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The size and hash the narinfo naming `rel` gives for the file.
@@ -527,13 +550,7 @@ async fn expected(state: &State, rel: &str) -> Result<Expected> {
     const SQL: &str = "SELECT f.file_size, f.file_hash, f.compression, n.nar_size, n.nar_hash \
          FROM nar_files f JOIN narinfos n ON n.id = f.narinfo_id \
          WHERE f.url IN ($1, $2) LIMIT 1";
-    type Row = (
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        i64,
-        String,
-    );
+    type Row = (Option<i64>, Option<String>, Option<String>, i64, String);
     let slash = format!("/{rel}");
     let row: Option<Row> = match state.store.backend() {
         Backend::Sqlite(pool) => {
@@ -602,7 +619,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = || NarStorage::open(dir.path()).unwrap();
         let u = Upstream::new("http://primary.example:8080/cache/", s(), None).unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.prefix.as_str()), ("primary.example", 8080, "/cache"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("primary.example", 8080, "/cache")
+        );
         let u = Upstream::new("http://[::1]", s(), None).unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 80));
         assert!(Upstream::new("https://x", s(), None).is_err());

@@ -117,7 +117,11 @@ async fn subscribe(
 ) -> anyhow::Result<u8> {
     eprintln!(
         "subscribing to {} of {}",
-        if options.analytics { "the analytics" } else { "the store" },
+        if options.analytics {
+            "the analytics"
+        } else {
+            "the store"
+        },
         options.from.redacted()
     );
     let mut last = None;
@@ -144,7 +148,11 @@ async fn subscribe(
     println!(
         "subscription {}: {} ({} table(s){})",
         r.name,
-        if r.created { "created" } else { "already in place" },
+        if r.created {
+            "created"
+        } else {
+            "already in place"
+        },
         r.tables,
         if options.wait { ", copied" } else { "" }
     );
@@ -175,10 +183,10 @@ async fn status(store: &narherder::store::Store) -> anyhow::Result<u8> {
         println!("  state:         {}", s.state);
         println!(
             "  lag:           {}, {}",
-            s.lag_bytes
-                .map_or("? bytes".into(), |b| format_size(u64::try_from(b).unwrap_or(0))),
-            s.lag_seconds
-                .map_or("? s".into(), |t| format!("{t:.3} s"))
+            s.lag_bytes.map_or("? bytes".into(), |b| format_size(
+                u64::try_from(b).unwrap_or(0)
+            )),
+            s.lag_seconds.map_or("? s".into(), |t| format!("{t:.3} s"))
         );
         let ago = s
             .last_message
