@@ -177,7 +177,7 @@ pub async fn subscribe(
         check_slot_free(&mut remote, &name, &who).await?;
         let sql: String = sqlx::query_scalar(
             "SELECT format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I \
-             WITH (copy_data = true, create_slot = true)', $1::text, $2::text, $3::text)",
+             WITH (copy_data = true, create_slot = true, binary = true)', $1::text, $2::text, $3::text)",
         )
         .bind(&name)
         .bind(options.from.as_str())
