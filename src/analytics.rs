@@ -527,6 +527,45 @@ pub async fn report(store: &Store, days: u32, top: u32) -> Result<StatsReport> {
     })
 }
 
+/// Totals of one node (a server's `node-name`; on a primary, its mirrors'
+/// rows arrive by replication, see [`crate::replication`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTotals {
+    /// The node's name.
+    pub node: String,
+    /// Its totals over the days asked for.
+    pub totals: Totals,
+    /// Whether its rows arrived by replication (from a mirror).
+    pub replicated: bool,
+}
+
+const R_NODES: &str = "SELECT t.node, CAST(SUM(t.narinfo_hits) AS BIGINT), \
+     CAST(SUM(t.narinfo_misses) AS BIGINT), CAST(SUM(t.nar_downloads) AS BIGINT), \
+     EXISTS (SELECT 1 FROM replicated_nodes r WHERE r.node = t.node) \
+     FROM request_totals t WHERE t.day >= $1 GROUP BY t.node ORDER BY t.node";
+
+/// Per-node totals of the last `days` days, by node name.
+pub async fn node_totals(store: &Store, days: u32) -> Result<Vec<NodeTotals>> {
+    let since = day_of(now_secs()) - i64::from(days.max(1)) + 1;
+    type Row = (String, i64, i64, i64, bool);
+    let rows: Vec<Row> = match store.backend() {
+        Backend::Sqlite(pool) => sqlx::query_as(R_NODES).bind(since).fetch_all(pool).await?,
+        Backend::Postgres(pool) => sqlx::query_as(R_NODES).bind(since).fetch_all(pool).await?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(node, h, m, d, replicated)| NodeTotals {
+            node,
+            totals: Totals {
+                narinfo_hits: u(h),
+                narinfo_misses: u(m),
+                nar_downloads: u(d),
+            },
+            replicated,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

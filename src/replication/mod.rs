@@ -26,10 +26,20 @@
 //! other calls fail with a clear error.
 
 mod conninfo;
+mod publish;
 mod status;
+mod subscribe;
 
 pub use conninfo::ConnInfo;
+pub use publish::{publish, publish_analytics, unpublish, PublishReport};
 pub use status::{subscription_status, SubscriptionState, SubscriptionStatus};
+pub use subscribe::{
+    subscribe, unsubscribe, wait_ready, CopyProgress, SubscribeOptions, SubscribeReport,
+    UnsubscribeReport,
+};
+
+use crate::store::{Backend, Store};
+use crate::{Error, Result};
 
 /// The publication of the store, on the primary.
 pub const STORE_PUBLICATION: &str = "narherder";
@@ -49,3 +59,16 @@ pub const STORE_TABLES: &[&str] = &[
 
 /// The per-node analytics tables, in the analytics publication.
 pub const ANALYTICS_TABLES: &[&str] = &["request_totals", "item_requests", "missed_hashes"];
+
+/// The PostgreSQL pool of a store, or an error saying replication needs
+/// PostgreSQL.
+fn pg_pool(store: &Store) -> Result<&sqlx::PgPool> {
+    match store.backend() {
+        Backend::Postgres(pool) => Ok(pool),
+        Backend::Sqlite(_) => Err(Error::InvalidArgument(
+            "replication needs PostgreSQL: this store is an SQLite file \
+             (open a postgres://… database)"
+                .into(),
+        )),
+    }
+}

@@ -22,6 +22,15 @@ pub enum Body {
         /// Bytes still to send.
         remaining: u64,
     },
+    /// `remaining` bytes arriving on a channel (a nar file streamed from an
+    /// upstream while it is stored); an error item, or fewer bytes than
+    /// announced, fails the response.
+    Channel {
+        /// Where the pieces come from.
+        rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+        /// Bytes still to send.
+        remaining: u64,
+    },
 }
 
 impl Body {
@@ -92,6 +101,29 @@ impl hyper::body::Body for Body {
                     }
                 }
             }
+            Body::Channel { rx, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                match rx.poll_recv(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(b))) => {
+                        let n = b.len() as u64;
+                        if n > *remaining {
+                            return Poll::Ready(Some(Err(std::io::Error::other(
+                                "more bytes than announced",
+                            ))));
+                        }
+                        *remaining -= n;
+                        Poll::Ready(Some(Ok(Frame::data(b))))
+                    }
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                    Poll::Ready(None) => Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the stream ended before its announced length",
+                    )))),
+                }
+            }
         }
     }
 
@@ -99,6 +131,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(b) => b.is_none(),
             Body::File { remaining, .. } => *remaining == 0,
+            Body::Channel { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -106,6 +139,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Body::Channel { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }

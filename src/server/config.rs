@@ -13,6 +13,8 @@
 //! require-signature = true
 //! key = ["/etc/guix/acl", "/etc/nix/cache.pub"]
 //! node-name = "mirror-eu"
+//! nar-upstream = "http://primary.example:8080"
+//! nar-cache-size = "200G"
 //! ```
 
 use std::net::SocketAddr;
@@ -70,6 +72,11 @@ pub struct Settings {
     /// How long a client may take to send a request head, or between two
     /// pieces of a request body.
     pub read_timeout: Option<String>,
+    /// Fetch missing nar files from this server (`http://host:port`).
+    pub nar_upstream: Option<String>,
+    /// Largest total size of the nar storage when fetching from an
+    /// upstream (least recently used files go first).
+    pub nar_cache_size: Option<String>,
 }
 
 impl Settings {
@@ -131,6 +138,8 @@ impl Settings {
                 .map(|p| usize::try_from(p).unwrap_or(usize::MAX)),
             max_nar_size: get("NARHERDER_MAX_NAR_SIZE"),
             read_timeout: get("NARHERDER_READ_TIMEOUT"),
+            nar_upstream: get("NARHERDER_NAR_UPSTREAM"),
+            nar_cache_size: get("NARHERDER_NAR_CACHE_SIZE"),
         })
     }
 
@@ -156,6 +165,8 @@ impl Settings {
             max_connections: self.max_connections.or(lower.max_connections),
             max_nar_size: self.max_nar_size.or(lower.max_nar_size),
             read_timeout: self.read_timeout.or(lower.read_timeout),
+            nar_upstream: self.nar_upstream.or(lower.nar_upstream),
+            nar_cache_size: self.nar_cache_size.or(lower.nar_cache_size),
         }
     }
 
@@ -222,6 +233,16 @@ impl Settings {
         }
         if let Some(v) = &self.read_timeout {
             c.read_timeout = parse_duration(v, "read-timeout")?.max(Duration::from_millis(100));
+        }
+        c.nar_upstream = self.nar_upstream.clone().filter(|u| !u.trim().is_empty());
+        if let Some(v) = &self.nar_cache_size {
+            c.nar_cache_bytes = Some(parse_size(v, "nar-cache-size")?);
+        }
+        if c.nar_upstream.is_some() && c.storage.is_none() {
+            return Err(Error::InvalidArgument(
+                "nar-upstream needs a storage directory to keep the fetched files (--storage DIR)"
+                    .into(),
+            ));
         }
         Ok(c)
     }
@@ -325,6 +346,10 @@ pub struct ServerConfig {
     pub max_nar_bytes: u64,
     /// Request head / body read timeout.
     pub read_timeout: Duration,
+    /// Where missing nar files are fetched from (see [`super::upstream`]).
+    pub nar_upstream: Option<String>,
+    /// Size limit of the nar storage when fetching from an upstream.
+    pub nar_cache_bytes: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -350,6 +375,8 @@ impl Default for ServerConfig {
             max_connections: 4096,
             max_nar_bytes: 8 << 30,
             read_timeout: Duration::from_secs(30),
+            nar_upstream: None,
+            nar_cache_bytes: None,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nar;
 mod routes;
 pub mod upload;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub struct State {
     hot: Arc<hot::Hot>,
     storage: Option<NarStorage>,
     uploads: Option<upload::Uploads>,
+    upstream: Option<Arc<upstream::Upstream>>,
     analytics: Arc<Analytics>,
     metrics: metrics::Metrics,
     gc_jobs: admin::GcJobs,
@@ -123,6 +125,14 @@ impl Server {
             .as_ref()
             .map(|s| upload::Uploads::open(s.root()))
             .transpose()?;
+        let upstream = match (&config.nar_upstream, &config.storage) {
+            (Some(url), Some(dir)) => Some(Arc::new(upstream::Upstream::new(
+                url,
+                NarStorage::open(dir)?,
+                config.nar_cache_bytes,
+            )?)),
+            _ => None,
+        };
         let cache_info = format!(
             "StoreDir: {}\nWantMassQuery: {}\nPriority: {}\n",
             store.store_dir(),
@@ -140,6 +150,7 @@ impl Server {
             hot,
             storage,
             uploads,
+            upstream,
             config,
             started: Instant::now(),
         });

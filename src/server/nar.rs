@@ -154,8 +154,23 @@ pub(super) async fn serve<B>(
         }
     };
     let file_path = match storage.existing(&rel) {
-        Ok(Some(p)) => p,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "nar file not found", None),
+        Ok(Some(p)) => {
+            if let Some(up) = &state.upstream {
+                up.touch(&rel);
+            }
+            p
+        }
+        Ok(None) => {
+            let Some(up) = &state.upstream else {
+                return error(StatusCode::NOT_FOUND, "nar file not found", None);
+            };
+            // Fetch it; a whole GET is streamed while it is stored.
+            let whole = !head && !req.headers().contains_key(header::RANGE);
+            match up.missing(state, &rel, &key, whole).await {
+                super::upstream::Missing::Respond(r) => return *r,
+                super::upstream::Missing::Stored(p) => p,
+            }
+        }
         Err(e) => {
             tracing::warn!("refusing nar {rel}: {e}");
             return error(StatusCode::NOT_FOUND, "nar file not found", None);

@@ -12,6 +12,7 @@ mod import;
 mod info;
 mod keys;
 mod list;
+mod replication;
 mod roots;
 mod serve;
 mod show;
@@ -67,6 +68,8 @@ enum Command {
     Gc(gc::Args),
     /// Drop least recently requested unrooted items until the nar files fit.
     Evict(evict::Args),
+    /// PostgreSQL logical replication: publish, subscribe, status, unsubscribe.
+    Replication(replication::Args),
 }
 
 /// What the database subcommands need from the global options.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Roots(args) => block_on(roots::run(&ctx, args)),
         Command::Gc(args) => block_on(gc::run(&ctx, args)),
         Command::Evict(args) => block_on(evict::run(&ctx, args)),
+        Command::Replication(args) => block_on(replication::run(&ctx, args)),
         Command::Keys(args) => keys::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),

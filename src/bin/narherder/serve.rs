@@ -70,6 +70,14 @@ pub struct Args {
     /// Time allowed for a request head, and between body pieces [default: 30s].
     #[arg(long, value_name = "DURATION")]
     read_timeout: Option<String>,
+    /// Fetch nar files missing here from this server (a mirror's primary
+    /// or another mirror), streaming them while storing them.
+    #[arg(long, value_name = "URL")]
+    nar_upstream: Option<String>,
+    /// Keep the nar storage under this size when fetching from an upstream
+    /// (least recently used files go first) [default: no limit].
+    #[arg(long, value_name = "SIZE")]
+    nar_cache_size: Option<String>,
 }
 
 impl Args {
@@ -94,6 +102,8 @@ impl Args {
             max_connections: self.max_connections,
             max_nar_size: self.max_nar_size,
             read_timeout: self.read_timeout,
+            nar_upstream: self.nar_upstream,
+            nar_cache_size: self.nar_cache_size,
         }
     }
 }
