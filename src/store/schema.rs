@@ -13,7 +13,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this narherder writes (the last migration's).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// SQLite migrations, in order.
 pub(crate) const SQLITE: &[Migration] = &[
@@ -28,6 +28,10 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/sqlite/0003_serving.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../../migrations/sqlite/0005_operations.sql"),
     },
 ];
 
@@ -44,6 +48,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/postgres/0003_serving.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../../migrations/postgres/0005_operations.sql"),
     },
 ];
 
