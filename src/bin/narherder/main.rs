@@ -6,6 +6,7 @@
 //! 2 for usage errors, 3 when the command could not run (database, I/O).
 
 mod check;
+mod doctor;
 mod evict;
 mod gc;
 mod import;
@@ -67,6 +68,8 @@ enum Command {
     Gc(gc::Args),
     /// Drop least recently requested unrooted items until the nar files fit.
     Evict(evict::Args),
+    /// Check a deployment: database, storage, keys, nar files, GC, replication.
+    Doctor(doctor::Args),
 }
 
 /// What the database subcommands need from the global options.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Roots(args) => block_on(roots::run(&ctx, args)),
         Command::Gc(args) => block_on(gc::run(&ctx, args)),
         Command::Evict(args) => block_on(evict::run(&ctx, args)),
+        Command::Doctor(args) => block_on(doctor::run(&ctx, args)),
         Command::Keys(args) => keys::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
