@@ -13,6 +13,7 @@ mod import;
 mod info;
 mod keys;
 mod list;
+mod manual;
 mod roots;
 mod serve;
 mod show;
@@ -27,8 +28,20 @@ use clap::{Parser, Subcommand};
 
 /// Store, serve and garbage-collect Guix and Nix narinfos.
 #[derive(Parser)]
-#[command(name = "narherder", version, about)]
-struct Cli {
+#[command(
+    name = "narherder",
+    version,
+    about,
+    after_help = "Examples:
+  narherder import /srv/coordinator/output
+  narherder roots set channel/master/$COMMIT --from-file outputs.txt
+  narherder serve --storage /var/lib/narherder/nars
+  narherder gc --storage /var/lib/narherder/nars
+  narherder doctor --config /etc/narherder/serve.toml
+
+Every command has --help with examples; narherder man DIR writes the man pages."
+)]
+pub(crate) struct Cli {
     /// Database URL: `sqlite://PATH` or `postgres://…` (default
     /// `sqlite://./narherder.db`).
     #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
@@ -70,6 +83,10 @@ enum Command {
     Evict(evict::Args),
     /// Check a deployment: database, storage, keys, nar files, GC, replication.
     Doctor(doctor::Args),
+    /// Write man pages generated from this command line's definition.
+    Man(manual::ManArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(manual::CompletionsArgs),
 }
 
 /// What the database subcommands need from the global options.
@@ -116,6 +133,8 @@ fn main() -> ExitCode {
         Command::Gc(args) => block_on(gc::run(&ctx, args)),
         Command::Evict(args) => block_on(evict::run(&ctx, args)),
         Command::Doctor(args) => block_on(doctor::run(&ctx, args)),
+        Command::Man(args) => manual::man(args),
+        Command::Completions(args) => manual::completions(args),
         Command::Keys(args) => keys::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
