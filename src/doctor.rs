@@ -11,6 +11,7 @@
 //!   the storage directory (with the FileSize the narinfo gives);
 //! * `roots`, `last gc` — a root is in force; the last collection succeeded.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -290,37 +291,24 @@ fn secret_file(
     if let Err(e) = parse(path) {
         return check(name, Verdict::Fail, e.to_string());
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return check(
-                name,
-                Verdict::Fail,
-                format!(
-                    "{} has mode {mode:04o}: group or others can read or change a secret \
-                     (chmod 600 {})",
-                    path.display(),
-                    path.display()
-                ),
-            );
-        }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
         return check(
             name,
-            Verdict::Ok,
-            format!("{} is well formed, mode {mode:04o}", path.display()),
+            Verdict::Fail,
+            format!(
+                "{} has mode {mode:04o}: group or others can read or change a secret \
+                 (chmod 600 {})",
+                path.display(),
+                path.display()
+            ),
         );
     }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        check(
-            name,
-            Verdict::Ok,
-            format!("{} is well formed", path.display()),
-        )
-    }
+    check(
+        name,
+        Verdict::Ok,
+        format!("{} is well formed, mode {mode:04o}", path.display()),
+    )
 }
 
 async fn nar_files(store: &Store, options: &DoctorOptions) -> Check {
