@@ -138,6 +138,7 @@ pub async fn diagnose(options: &DoctorOptions) -> Vec<Check> {
         Ok(store) => {
             out.push(nar_files(&store, options).await);
             out.extend(gc_state(&store).await);
+            out.push(mirror_triggers(&store).await);
             store.close().await;
         }
         Err(e) => out.push(check("store", Verdict::Fail, e.to_string())),
@@ -425,6 +426,74 @@ async fn sample_hashes(store: &Store, n: u32) -> Result<Vec<String>> {
         }
     });
     Ok(out.into_iter().collect())
+}
+
+/// Triggers that must fire for rows applied by logical replication.
+const MIRROR_TRIGGERS: &[(&str, &str)] = &[
+    ("narinfos", "narinfo_changes"),
+    ("narinfos", "store_totals_narinfo_insert"),
+    ("narinfos", "store_totals_narinfo_delete"),
+    ("narinfos", "store_totals_narinfo_update"),
+    ("nar_files", "store_totals_file_insert"),
+    ("nar_files", "store_totals_file_delete"),
+    ("nar_files", "store_totals_file_update"),
+];
+
+/// On a PostgreSQL mirror (a database with subscriptions), the triggers
+/// that keep the change feed and the running totals must be enabled
+/// ALWAYS: the replication apply worker does not fire ordinary triggers.
+async fn mirror_triggers(store: &Store) -> Check {
+    const NAME: &str = "mirror triggers";
+    let crate::store::Backend::Postgres(pool) = store.backend() else {
+        return check(NAME, Verdict::Skipped, "SQLite: no replication");
+    };
+    let result: Result<(i64, Vec<String>)> = async {
+        let subs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid \
+             WHERE d.datname = current_database()",
+        )
+        .fetch_one(pool)
+        .await?;
+        let mut not_always = Vec::new();
+        for (table, trigger) in MIRROR_TRIGGERS {
+            let enabled: Option<String> = sqlx::query_scalar(
+                "SELECT t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                 WHERE c.relname = $1 AND t.tgname = $2 AND c.relnamespace = to_regnamespace(current_schema())",
+            )
+            .bind(table)
+            .bind(trigger)
+            .fetch_optional(pool)
+            .await?;
+            // ALWAYS, or REPLICA (fires in the apply worker only).
+            if !matches!(enabled.as_deref(), Some("A" | "R")) {
+                not_always.push(format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};"));
+            }
+        }
+        Ok((subs, not_always))
+    }
+    .await;
+    match result {
+        Err(e) => check(NAME, Verdict::Fail, e.to_string()),
+        Ok((0, _)) => check(
+            NAME,
+            Verdict::Skipped,
+            "not a mirror (no subscription in this database)",
+        ),
+        Ok((_, missing)) if missing.is_empty() => check(
+            NAME,
+            Verdict::Ok,
+            "the change feed and running totals follow replicated rows",
+        ),
+        Ok((_, missing)) => check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "this mirror's triggers do not fire for replicated rows, so it keeps serving \
+                 deleted narinfos and its totals drift; run: {}",
+                missing.join(" ")
+            ),
+        ),
+    }
 }
 
 async fn gc_state(store: &Store) -> Vec<Check> {

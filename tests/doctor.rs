@@ -136,6 +136,56 @@ async fn every_check_on_both_backends() {
         assert_eq!(verdict(&c, "storage").verdict, Verdict::Fail, "{c:?}");
         options.storage = Some(nars.clone());
 
+        // A PostgreSQL mirror needs its triggers enabled ALWAYS.
+        if db.backend == "postgres" {
+            assert_eq!(
+                verdict(&c, "mirror triggers").verdict,
+                Verdict::Skipped,
+                "{c:?}"
+            );
+            exec(
+                &store,
+                "CREATE SUBSCRIPTION doctor_test CONNECTION 'host=127.0.0.1 dbname=nowhere' \
+                 PUBLICATION nothing WITH (connect = false)",
+                &[],
+            )
+            .await;
+            let c = diagnose(&options).await;
+            let m = verdict(&c, "mirror triggers");
+            assert_eq!(m.verdict, Verdict::Fail, "{c:?}");
+            assert!(
+                m.detail
+                    .contains("ALTER TABLE narinfos ENABLE ALWAYS TRIGGER narinfo_changes;"),
+                "{m:?}"
+            );
+            for (t, tr) in [
+                ("narinfos", "narinfo_changes"),
+                ("narinfos", "store_totals_narinfo_insert"),
+                ("narinfos", "store_totals_narinfo_delete"),
+                ("narinfos", "store_totals_narinfo_update"),
+                ("nar_files", "store_totals_file_insert"),
+                ("nar_files", "store_totals_file_delete"),
+                ("nar_files", "store_totals_file_update"),
+            ] {
+                exec(
+                    &store,
+                    &format!("ALTER TABLE {t} ENABLE ALWAYS TRIGGER {tr}"),
+                    &[],
+                )
+                .await;
+            }
+            let c = diagnose(&options).await;
+            assert_eq!(verdict(&c, "mirror triggers").verdict, Verdict::Ok, "{c:?}");
+            for sql in [
+                "ALTER SUBSCRIPTION doctor_test SET (slot_name = NONE)",
+                "DROP SUBSCRIPTION doctor_test",
+            ] {
+                exec(&store, sql, &[]).await;
+            }
+        } else {
+            assert_eq!(verdict(&c, "mirror triggers").verdict, Verdict::Skipped);
+        }
+
         // Schema versions: older is a warning (and nothing is migrated),
         // newer a failure.
         let v = narherder::store::SCHEMA_VERSION;
