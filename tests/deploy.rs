@@ -8,8 +8,13 @@
 //! tool, to show that it would notice. Under CI=true a missing tool is a
 //! failure (scripts/test installs nginx, systemd, guile and PostgreSQL).
 
+mod common;
+mod gc_util;
+mod server_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn deploy(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -144,6 +149,190 @@ fn nginx_accepts_the_front_end_config() {
     let broken = site.replace("proxy_cache_lock on;", "proxy_cache_lock maybe;");
     let out = nginx_test(&nginx, dir.path(), &broken);
     assert!(!out.status.success(), "nginx -t accepted a broken config");
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--insecure", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl")
+}
+
+/// Stops the nginx child on drop (also when an assertion fails).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers and the cache manager too
+        // (SIGKILL would orphan them).
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx with this configuration in front of a real narherder server:
+/// narinfos pass through, nar files come from nginx's cache the second
+/// time, over TLS.
+#[tokio::test]
+async fn nginx_fronts_a_running_server() {
+    let Some(nginx) = tool("nginx", &["nginx", "/usr/sbin/nginx"], "nginx") else {
+        return;
+    };
+    tool("curl", &["curl"], "curl").expect("curl is needed for this test");
+    let dir = tempfile::tempdir().unwrap();
+    // narherder with one narinfo and its nar file.
+    let storage = dir.path().join("nars");
+    std::fs::create_dir_all(storage.join("nar")).unwrap();
+    std::fs::write(storage.join("nar/item-0.nar.xz"), vec![7u8; 1000]).unwrap();
+    let db = common::sqlite_db();
+    let store = db.open(&gc_util::nix()).await;
+    let node = gc_util::Node {
+        refs: vec![],
+        added: 0,
+        url: "nar/item-0.nar.xz".into(),
+        size: 1000,
+    };
+    gc_util::import(&store, std::slice::from_ref(&node)).await;
+    let config = narherder::server::ServerConfig {
+        storage: Some(storage),
+        ..server_support::config()
+    };
+    let server = server_support::start(&store, config).await;
+    let upstream = server.local_addr();
+
+    let (cert, key) = self_signed_cert(dir.path());
+    let (https, http) = (free_port(), free_port());
+    let site = read("nginx/narherder.conf")
+        .replace("server 127.0.0.1:8080;", &format!("server {upstream};"))
+        .replace(
+            "listen 443 ssl http2;",
+            &format!("listen 127.0.0.1:{https} ssl http2;"),
+        )
+        .replace("listen [::]:443 ssl http2;", "")
+        .replace("listen 80;", &format!("listen 127.0.0.1:{http};"))
+        .replace("listen [::]:80;", "")
+        .replace(
+            "/etc/letsencrypt/live/cache.example.org/fullchain.pem",
+            cert.to_str().unwrap(),
+        )
+        .replace(
+            "/etc/letsencrypt/live/cache.example.org/privkey.pem",
+            key.to_str().unwrap(),
+        )
+        .replace(
+            "/var/cache/nginx/narherder",
+            dir.path().join("cache").to_str().unwrap(),
+        );
+    let prefix = dir.path().join("prefix");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    std::fs::write(prefix.join("narherder.conf"), site).unwrap();
+    let main = format!(
+        "{user}pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {p}/tmp-body;\n  proxy_temp_path {p}/tmp-proxy;\n\
+           include {p}/narherder.conf;\n}}\n",
+        user = if is_root() { "user root root;\n" } else { "" },
+        p = prefix.display()
+    );
+    std::fs::write(prefix.join("nginx.conf"), main).unwrap();
+    let _nginx = Nginx(
+        Command::new(&nginx)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-e")
+            .arg(prefix.join("logs/error.log"))
+            .arg("-c")
+            .arg(prefix.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting nginx"),
+    );
+    let base = format!("https://127.0.0.1:{https}");
+    let up = server_support::eventually(Duration::from_secs(10), || async {
+        std::net::TcpStream::connect(("127.0.0.1", https)).is_ok()
+    })
+    .await;
+    assert!(
+        up,
+        "nginx did not start: {}",
+        std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default()
+    );
+
+    let hash = common::hash_for(0);
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            curl(&refs)
+        })
+    };
+    // A narinfo, through TLS, as narherder wrote it.
+    let out = run(vec![format!("{base}/{hash}.narinfo")]).await.unwrap();
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        body.starts_with(&format!("StorePath: /nix/store/{hash}-item-0\n")),
+        "{body}"
+    );
+    // A miss passes through as a 404.
+    let out = run(vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+        format!("{base}/{}.narinfo", common::hash_for(9)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+    // The nar file: a miss in nginx's cache, then a hit.
+    let nar = |range: Option<&str>| {
+        let mut a = vec![
+            "-D".to_string(),
+            "-".to_string(),
+            "-o".into(),
+            "/dev/null".into(),
+        ];
+        if let Some(r) = range {
+            a.extend(["-r".to_string(), r.to_string()]);
+        }
+        a.push(format!("{base}/nar/item-0.nar.xz"));
+        run(a)
+    };
+    let first = String::from_utf8_lossy(&nar(None).await.unwrap().stdout).to_lowercase();
+    assert!(first.contains("x-cache-status: miss"), "{first}");
+    assert!(first.contains("content-length: 1000"), "{first}");
+    let second = String::from_utf8_lossy(&nar(None).await.unwrap().stdout).to_lowercase();
+    assert!(second.contains("x-cache-status: hit"), "{second}");
+    let ranged = String::from_utf8_lossy(&nar(Some("0-99")).await.unwrap().stdout).to_lowercase();
+    assert!(ranged.contains(" 206"), "{ranged}");
+    assert!(ranged.contains("content-length: 100"), "{ranged}");
+    // Plain HTTP redirects to HTTPS.
+    let out = run(vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code} %{redirect_url}".into(),
+        format!("http://127.0.0.1:{http}/{hash}.narinfo"),
+    ])
+    .await
+    .unwrap();
+    let redirect = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(redirect.starts_with("301 https://"), "{redirect}");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 // -------------------------------------------------------------- systemd
