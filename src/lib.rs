@@ -24,6 +24,7 @@ pub mod gc_runs;
 pub mod import;
 pub mod narinfo;
 pub mod nix32;
+pub mod replication;
 pub mod roots;
 pub mod server;
 pub mod sexp;
