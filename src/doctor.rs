@@ -9,7 +9,10 @@
 //!   by group or others;
 //! * `nar files` — the nar files of a random sample of narinfos exist in
 //!   the storage directory (with the FileSize the narinfo gives);
-//! * `roots`, `last gc` — a root is in force; the last collection succeeded.
+//! * `roots`, `last gc` — a root is in force; the last collection succeeded;
+//! * `mirror triggers`, `replication` — on PostgreSQL with subscriptions,
+//!   the triggers fire for replicated rows, and each subscription streams
+//!   with its lag under [`DoctorOptions::max_lag`].
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -121,7 +124,13 @@ pub async fn diagnose(options: &DoctorOptions) -> Vec<Check> {
         |p| crate::server::auth::Tokens::from_file(p).map(|_| ()),
     ));
     if !migrated {
-        for name in ["nar files", "roots", "last gc"] {
+        for name in [
+            "nar files",
+            "roots",
+            "last gc",
+            "mirror triggers",
+            "replication",
+        ] {
             out.push(check(
                 name,
                 Verdict::Skipped,
@@ -139,6 +148,7 @@ pub async fn diagnose(options: &DoctorOptions) -> Vec<Check> {
             out.push(nar_files(&store, options).await);
             out.extend(gc_state(&store).await);
             out.push(mirror_triggers(&store).await);
+            out.push(replication(&store, options.max_lag).await);
             store.close().await;
         }
         Err(e) => out.push(check("store", Verdict::Fail, e.to_string())),
@@ -494,6 +504,61 @@ async fn mirror_triggers(store: &Store) -> Check {
             ),
         ),
     }
+}
+
+/// Each subscription: enabled, streaming, and its lag under `max_lag`.
+async fn replication(store: &Store, max_lag: Duration) -> Check {
+    use crate::replication::SubscriptionState;
+    const NAME: &str = "replication";
+    if !matches!(store.backend(), crate::store::Backend::Postgres(_)) {
+        return check(NAME, Verdict::Skipped, "SQLite: no replication");
+    }
+    let subs = match crate::replication::subscription_status(store).await {
+        Ok(s) => s,
+        Err(e) => return check(NAME, Verdict::Fail, e.to_string()),
+    };
+    if subs.is_empty() {
+        return check(NAME, Verdict::Skipped, "no subscription in this database");
+    }
+    let mut verdict = Verdict::Ok;
+    let mut parts = Vec::new();
+    for s in &subs {
+        let (v, what) = match (&s.state, s.lag_seconds) {
+            (SubscriptionState::Disabled, _) => (Verdict::Fail, "disabled".to_string()),
+            (SubscriptionState::Down, _) => (
+                Verdict::Fail,
+                "enabled but no apply worker runs (publisher unreachable or apply failing; \
+                 see the PostgreSQL log)"
+                    .to_string(),
+            ),
+            (SubscriptionState::Copying { ready, total }, _) => (
+                Verdict::Warn,
+                format!("initial copy under way ({ready} of {total} tables)"),
+            ),
+            (SubscriptionState::Streaming, Some(lag)) if lag > max_lag.as_secs_f64() => (
+                Verdict::Fail,
+                format!(
+                    "streaming, {lag:.1} s behind (more than {})",
+                    crate::duration::format_duration(max_lag)
+                ),
+            ),
+            (SubscriptionState::Streaming, Some(lag)) => {
+                (Verdict::Ok, format!("streaming, {lag:.1} s behind"))
+            }
+            (SubscriptionState::Streaming, None) => (
+                Verdict::Warn,
+                format!(
+                    "streaming, lag unknown: {}",
+                    s.publisher_error
+                        .as_deref()
+                        .unwrap_or("the publisher did not say")
+                ),
+            ),
+        };
+        verdict = verdict.max(v);
+        parts.push(format!("{}: {what}", s.name));
+    }
+    check(NAME, verdict, parts.join("; "))
 }
 
 async fn gc_state(store: &Store) -> Vec<Check> {

@@ -14,6 +14,7 @@ use crate::analytics::{day_of, MissStat};
 use crate::changes::{item_hash, now_secs, ItemKey};
 use crate::dialect::on_conn;
 use crate::gc_runs::GcRun;
+use crate::replication::{subscription_status, SubscriptionStatus};
 use crate::store::{Backend, Store};
 use crate::{Error, Result};
 
@@ -95,7 +96,7 @@ impl Default for OverviewOptions {
 }
 
 /// The status of a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Overview {
     /// When it was read, in seconds since the epoch.
     pub generated_at: i64,
@@ -120,6 +121,9 @@ pub struct Overview {
     pub roots: Vec<RootSummary>,
     /// How many roots exist.
     pub root_count: u64,
+    /// The replication subscriptions of this database (PostgreSQL mirrors,
+    /// and a primary that gathers mirrors' analytics); empty on SQLite.
+    pub replication: Vec<SubscriptionStatus>,
 }
 
 const TOTALS: &str =
@@ -294,5 +298,6 @@ pub async fn overview(store: &Store, options: &OverviewOptions) -> Result<Overvi
             })
             .collect(),
         root_count: u(root_count),
+        replication: subscription_status(store).await?,
     })
 }

@@ -151,6 +151,9 @@ async fn every_check_on_both_backends() {
             )
             .await;
             let c = diagnose(&options).await;
+            let r = verdict(&c, "replication");
+            assert_eq!(r.verdict, Verdict::Fail, "{c:?}");
+            assert!(r.detail.contains("doctor_test: disabled"), "{r:?}");
             let m = verdict(&c, "mirror triggers");
             assert_eq!(m.verdict, Verdict::Fail, "{c:?}");
             assert!(

@@ -188,6 +188,27 @@ async fn overview_reads_analytics_roots_and_gc() {
         );
         assert_eq!(o.totals.narinfos, 4);
         assert!(o.database_bytes.unwrap_or(0) > 0);
+        assert!(o.replication.is_empty());
+        if db.backend == "postgres" {
+            exec(
+                &store,
+                "CREATE SUBSCRIPTION status_test CONNECTION 'host=127.0.0.1 dbname=nowhere' \
+                 PUBLICATION nothing WITH (connect = false)",
+                &[],
+            )
+            .await;
+            let o = overview(&store, &OverviewOptions::default()).await.unwrap();
+            assert_eq!(o.replication.len(), 1);
+            let page = narherder::server::status::render(&o, "n");
+            assert!(page.contains("<code>status_test</code>"), "{page}");
+            assert!(page.contains(">disabled<"), "{page}");
+            for sql in [
+                "ALTER SUBSCRIPTION status_test SET (slot_name = NONE)",
+                "DROP SUBSCRIPTION status_test",
+            ] {
+                exec(&store, sql, &[]).await;
+            }
+        }
         db
     })
     .await;

@@ -121,6 +121,7 @@ pub fn render(o: &Overview, node: &str) -> String {
     top_section(&mut h, o);
     gc_section(&mut h, o);
     roots_section(&mut h, o);
+    replication_section(&mut h, o);
     h.push_str("</body></html>\n");
     h
 }
@@ -287,6 +288,54 @@ fn roots_section(h: &mut String, o: &Overview) {
     h.push_str("</table>");
 }
 
+fn replication_section(h: &mut String, o: &Overview) {
+    if o.backend != "postgres" {
+        return;
+    }
+    h.push_str("<h2>Replication</h2>");
+    if o.replication.is_empty() {
+        h.push_str("<p class=\"muted\">No subscription in this database (a primary, or a single server).</p>");
+        return;
+    }
+    h.push_str(
+        "<table><tr><th>Subscription</th><th>State</th><th class=\"n\">Lag</th>\
+         <th class=\"n\">Behind</th><th>Last message</th></tr>",
+    );
+    for s in &o.replication {
+        use crate::replication::SubscriptionState;
+        let class = match s.state {
+            SubscriptionState::Streaming => "ok",
+            SubscriptionState::Copying { .. } => "muted",
+            _ => "bad",
+        };
+        let lag = match (s.lag_seconds, &s.publisher_error) {
+            (Some(secs), _) => format!("{secs:.1} s"),
+            (None, Some(e)) => format!(
+                "<span class=\"muted\" title=\"{}\">unknown</span>",
+                escape(e)
+            ),
+            (None, None) => "unknown".to_string(),
+        };
+        let behind = s
+            .lag_bytes
+            .map(|b| format_size(u64::try_from(b).unwrap_or(0)))
+            .unwrap_or_else(|| "unknown".into());
+        let last = s
+            .last_message
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| when(i64::try_from(d.as_secs()).unwrap_or(0)))
+            .unwrap_or_else(|| "never".into());
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"{class}\">{}</td><td class=\"n\">{lag}</td>\
+             <td class=\"n\">{behind}</td><td>{last}</td></tr>",
+            escape(&s.name),
+            escape(&s.state.to_string()),
+        );
+    }
+    h.push_str("</table>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +393,7 @@ mod tests {
                 items: 42,
             }],
             root_count: 3,
+            replication: vec![],
         }
     }
 
@@ -367,6 +417,35 @@ mod tests {
             assert!(page.contains(want), "missing {want:?}");
         }
         assert!(!page.contains("<script"), "unescaped script tag");
+        assert!(
+            !page.contains("Replication"),
+            "SQLite has no replication section"
+        );
+        let mut pg = sample();
+        pg.backend = "postgres";
+        pg.replication = vec![crate::replication::SubscriptionStatus {
+            name: "mirror<eu>".into(),
+            publications: vec!["narherder".into()],
+            enabled: true,
+            state: crate::replication::SubscriptionState::Streaming,
+            worker_pid: Some(7),
+            received_lsn: Some("0/16B3748".into()),
+            lag_bytes: Some(2048),
+            lag_seconds: Some(1.25),
+            last_message: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_764_000_000)),
+            publisher_error: None,
+        }];
+        let page = render(&pg, "n");
+        for want in [
+            "<h2>Replication</h2>",
+            "mirror&lt;eu&gt;",
+            ">streaming<",
+            "1.2 s",
+            "2.0 KiB",
+            "2025-11-24 16:00:00 UTC",
+        ] {
+            assert!(page.contains(want), "missing {want:?}");
+        }
         assert!(!page.contains("<b>evil"), "unescaped store path");
         // Self-contained: nothing is fetched from elsewhere.
         assert!(!page.contains("src=") && !page.contains("href="));
