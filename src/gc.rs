@@ -287,7 +287,30 @@ fn to_u64(v: i64) -> u64 {
 /// Refuses to run, unless [`GcOptions::force`], when no root is in force
 /// (there are none, or all have expired): everything older than the grace
 /// period would be deleted.
+///
+/// Every run but a dry run is recorded in the GC log ([`crate::gc_runs`]),
+/// failures included; a failure to record is logged, not returned.
 pub async fn collect_garbage(
+    store: &Store,
+    options: &GcOptions,
+    progress: &mut (dyn FnMut(&GcProgress) + Send),
+) -> Result<GcReport> {
+    let started_at = now_secs();
+    let result = run_collection(store, options, progress).await;
+    if !options.dry_run {
+        let outcome = match &result {
+            Ok(r) => Ok(r),
+            Err(e) => Err(e.to_string()),
+        };
+        let outcome = outcome.as_ref().map_err(String::as_str).copied();
+        if let Err(e) = crate::gc_runs::record(store, started_at, now_secs(), outcome).await {
+            tracing::warn!("recording the garbage collection in gc_runs: {e}");
+        }
+    }
+    result
+}
+
+async fn run_collection(
     store: &Store,
     options: &GcOptions,
     progress: &mut (dyn FnMut(&GcProgress) + Send),

@@ -20,7 +20,9 @@ pub mod config;
 pub mod hot;
 pub mod metrics;
 pub mod nar;
+mod plot;
 mod routes;
+pub mod status;
 pub mod upload;
 pub mod upstream;
 
@@ -51,6 +53,7 @@ pub struct State {
     analytics: Arc<Analytics>,
     metrics: metrics::Metrics,
     gc_jobs: admin::GcJobs,
+    status_page: status::PageCache,
     cache_info: bytes::Bytes,
     hit_cache_control: HeaderValue,
     miss_cache_control: HeaderValue,
@@ -146,6 +149,7 @@ impl Server {
             cache_info: cache_info.into(),
             metrics: metrics::Metrics::new(),
             gc_jobs: admin::GcJobs::default(),
+            status_page: status::PageCache::default(),
             store,
             hot,
             storage,

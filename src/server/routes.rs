@@ -79,6 +79,9 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
             _ => (Route::Metrics, not_allowed("GET, HEAD")),
         };
     }
+    if path == "/" && read {
+        return (Route::Other, super::status::serve(state, head).await);
+    }
     if path.starts_with("/admin/") || path == "/admin" {
         return (Route::Admin, super::admin::handle(state, req, &path).await);
     }

@@ -13,7 +13,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this narherder writes (the last migration's).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// SQLite migrations, in order.
 pub(crate) const SQLITE: &[Migration] = &[
@@ -32,6 +32,10 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 4,
         sql: include_str!("../../migrations/sqlite/0004_replication.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../../migrations/sqlite/0005_operations.sql"),
     },
 ];
 
@@ -52,6 +56,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 4,
         sql: include_str!("../../migrations/postgres/0004_replication.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("../../migrations/postgres/0005_operations.sql"),
     },
 ];
 

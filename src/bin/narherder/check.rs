@@ -9,6 +9,8 @@ use crate::{Ctx, EXIT_PARTIAL};
 
 /// Arguments of `narherder check`.
 #[derive(clap::Args)]
+#[command(after_help = "Example:
+  narherder check --storage /var/lib/narherder/nars")]
 pub struct Args {
     /// The nar storage directory.
     #[arg(long, default_value = ".", value_name = "DIR")]

@@ -9,6 +9,9 @@ use crate::Ctx;
 
 /// Arguments of `narherder evict`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder evict --max-size 500GiB --dry-run
+  narherder evict --max-size 2T --storage /var/lib/narherder/nars")]
 pub struct Args {
     /// The size the nar files must fit in (e.g. 500GiB, 10G, 123456).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

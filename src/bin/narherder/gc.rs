@@ -10,6 +10,12 @@ use crate::Ctx;
 
 /// Arguments of `narherder gc`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder gc --dry-run
+  narherder gc --storage /var/lib/narherder/nars --grace 1d
+  narherder gc --storage /var/lib/narherder/nars --max-delete 100000
+
+Refuses to run without a root in force (see narherder roots); --force overrides.")]
 pub struct Args {
     /// Only report what would be deleted.
     #[arg(long)]

@@ -15,6 +15,11 @@ use crate::{Ctx, EXIT_PARTIAL};
 
 /// Arguments of `narherder import`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder import /srv/bordeaux/narinfos
+  narherder import --storage /var/lib/narherder/nars --nar-files hardlink /srv/coordinator/output
+  find /srv/cache -name '*.narinfo' | xargs narherder import
+  narherder --store-dir /nix/store import --require-signature --key cache.pub cache/")]
 pub struct Args {
     /// Nar storage directory that nar files are copied or linked into.
     #[arg(long, value_name = "DIR")]

@@ -4,6 +4,8 @@ use crate::Ctx;
 
 /// Arguments of `narherder info`.
 #[derive(clap::Args)]
+#[command(after_help = "Example:
+  narherder --database postgres://narherder@db.example.org/narherder info")]
 pub struct Args {}
 
 /// `bytes` in binary units, e.g. `1.5 GiB`.

@@ -17,6 +17,9 @@ pub enum Format {
 
 /// Key management.
 #[derive(Subcommand)]
+#[command(after_help = "Examples:
+  narherder keys generate --format guix --output /etc/narherder/signing
+  narherder keys generate --format nix --name cache.example.org-1 --output cache")]
 pub enum Args {
     /// Generate a key pair: writes PREFIX.pub and PREFIX.sec (mode 0600).
     ///

@@ -6,6 +6,9 @@ use crate::Ctx;
 
 /// Arguments of `narherder list`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder list | wc -l
+  narherder list --paths > stored-paths.txt")]
 pub struct Args {
     /// Print full store paths instead of hash parts.
     #[arg(long)]

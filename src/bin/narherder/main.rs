@@ -6,6 +6,7 @@
 //! 2 for usage errors, 3 when the command could not run (database, I/O).
 
 mod check;
+mod doctor;
 mod evict;
 mod gc;
 mod import;
@@ -13,6 +14,7 @@ mod info;
 mod keys;
 mod list;
 mod replication;
+mod manual;
 mod roots;
 mod serve;
 mod show;
@@ -27,8 +29,20 @@ use clap::{Parser, Subcommand};
 
 /// Store, serve and garbage-collect Guix and Nix narinfos.
 #[derive(Parser)]
-#[command(name = "narherder", version, about)]
-struct Cli {
+#[command(
+    name = "narherder",
+    version,
+    about,
+    after_help = "Examples:
+  narherder import /srv/coordinator/output
+  narherder roots set channel/master/$COMMIT --from-file outputs.txt
+  narherder serve --storage /var/lib/narherder/nars
+  narherder gc --storage /var/lib/narherder/nars
+  narherder doctor --config /etc/narherder/serve.toml
+
+Every command has --help with examples; narherder man DIR writes the man pages."
+)]
+pub(crate) struct Cli {
     /// Database URL: `sqlite://PATH` or `postgres://…` (default
     /// `sqlite://./narherder.db`).
     #[arg(long, global = true, env = "NARHERDER_DATABASE", value_name = "URL")]
@@ -70,6 +84,12 @@ enum Command {
     Evict(evict::Args),
     /// PostgreSQL logical replication: publish, subscribe, status, unsubscribe.
     Replication(replication::Args),
+    /// Check a deployment: database, storage, keys, nar files, GC, replication.
+    Doctor(doctor::Args),
+    /// Write man pages generated from this command line's definition.
+    Man(manual::ManArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(manual::CompletionsArgs),
 }
 
 /// What the database subcommands need from the global options.
@@ -116,6 +136,9 @@ fn main() -> ExitCode {
         Command::Gc(args) => block_on(gc::run(&ctx, args)),
         Command::Evict(args) => block_on(evict::run(&ctx, args)),
         Command::Replication(args) => block_on(replication::run(&ctx, args)),
+        Command::Doctor(args) => block_on(doctor::run(&ctx, args)),
+        Command::Man(args) => manual::man(args),
+        Command::Completions(args) => manual::completions(args),
         Command::Keys(args) => keys::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),

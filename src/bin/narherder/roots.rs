@@ -9,6 +9,10 @@ use crate::Ctx;
 
 /// Arguments of `narherder roots`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder roots add release/1.4 /gnu/store/0mdqa9w1p6cmli6976v4wi0sw9r4p5pr-hello-2.12.2
+  narherder roots set channel/master/$COMMIT --from-file outputs-$COMMIT.txt --expires 30d
+  narherder roots list")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +22,8 @@ pub struct Args {
 enum Command {
     /// Add items (store paths, base names or hash parts) to a root,
     /// creating it if needed.
+    #[command(after_help = "Example:
+  narherder roots add release/1.4 /gnu/store/0mdqa9w1p6cmli6976v4wi0sw9r4p5pr-hello-2.12.2 --expires 90d")]
     Add {
         /// The root's name, e.g. channel/master/<commit>.
         name: String,
@@ -30,6 +36,8 @@ enum Command {
         expires: Option<String>,
     },
     /// Replace a root's whole item set atomically, from a list file.
+    #[command(after_help = "Example:
+  narherder roots set channel/master/$COMMIT --from-file outputs-$COMMIT.txt --expires 30d")]
     Set {
         /// The root's name.
         name: String,
@@ -42,11 +50,15 @@ enum Command {
         expires: Option<String>,
     },
     /// Remove a root.
+    #[command(after_help = "Example:
+  narherder roots remove channel/master/0123abc")]
     Remove {
         /// The root's name.
         name: String,
     },
     /// List roots, their expiry and items (marking missing ones).
+    #[command(after_help = "Example:
+  narherder roots list")]
     List,
 }
 

@@ -11,6 +11,13 @@ use crate::Ctx;
 
 /// Arguments of `narherder serve`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder serve --storage /var/lib/narherder/nars --listen 127.0.0.1:8080
+  narherder serve --config /etc/narherder/serve.toml
+  NARHERDER_TOKEN=secret narherder --store-dir /nix/store serve --storage nars --sign-key cache.sec
+
+Every flag is also a key of the --config file (e.g. negative-ttl = \"5m\") and an environment
+variable (NARHERDER_NEGATIVE_TTL); flags win over variables, variables over the file.")]
 pub struct Args {
     /// TOML file of settings (keys named like these flags).
     #[arg(long, value_name = "FILE")]

@@ -6,6 +6,9 @@ use crate::{Ctx, EXIT_PARTIAL};
 
 /// Arguments of `narherder show`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder show 0mdqa9w1p6cmli6976v4wi0sw9r4p5pr
+  narherder show /gnu/store/0mdqa9w1p6cmli6976v4wi0sw9r4p5pr-hello-2.12.2")]
 pub struct Args {
     /// Hash parts, base names (`<hash>-<name>`) or full store paths.
     #[arg(required = true, value_name = "ITEM")]

@@ -4,6 +4,9 @@ use crate::Ctx;
 
 /// Arguments of `narherder stats`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder stats
+  narherder stats --days 30 --top 20")]
 pub struct Args {
     /// Days to cover, today included.
     #[arg(long, default_value_t = 7)]
