@@ -4,14 +4,16 @@
 //!
 //! Two throwaway clusters (`scripts/pg-cluster`, `wal_level = logical`), a
 //! subscription, a release `narherder serve` on the mirror. While one task
-//! imports in batches of 2,000 (`Store::add_many`, one transaction each),
+//! imports in batches (`BENCH_BATCH`, default 2,000; `Store::add_many`,
+//! one transaction each),
 //! a prober commits a small narinfo every 100 ms through another
 //! connection and polls the mirror's server every 5 ms until it answers
 //! 200; the lag is the time from the commit's return to that answer.
 //!
 //! `scripts/bench-replication` runs it; environment: `BENCH_COUNT`
 //! (narinfos imported), `BENCH_POLL` (the mirror's `--poll-interval`,
-//! default the server's 500ms).
+//! default the server's 500ms), `BENCH_BATCH` (narinfos per import
+//! transaction).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -131,6 +133,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let poll = std::env::var("BENCH_POLL").unwrap_or_else(|_| "500ms".into());
+    let batch: usize = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .max(1);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (p, m) = (
         Cluster::start("bench-primary"),
@@ -196,9 +203,9 @@ fn main() {
         let flag = done.clone();
         let import = tokio::spawn(async move {
             let start = Instant::now();
-            for batch in narinfos.chunks(2000) {
+            for chunk in narinfos.chunks(batch) {
                 primary
-                    .add_many(batch, AddMode::Keep)
+                    .add_many(chunk, AddMode::Keep)
                     .await
                     .expect("import");
             }
@@ -248,7 +255,7 @@ fn main() {
     sorted.sort();
     let served = rt.block_on(mirror.counts()).expect("counts").narinfos;
     println!(
-        "imported {count} narinfos on the primary in {import_secs:.1} s ({:.0}/s) while probing",
+        "imported {count} narinfos on the primary in batches of {batch}: {import_secs:.1} s ({:.0}/s) while probing",
         count as f64 / import_secs
     );
     println!(

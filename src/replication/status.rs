@@ -229,3 +229,22 @@ fn time_of(secs: f64) -> Option<SystemTime> {
     }
     UNIX_EPOCH.checked_add(Duration::from_secs_f64(secs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_times() {
+        let copying = SubscriptionState::Copying { ready: 2, total: 6 };
+        assert_eq!(copying.to_string(), "copying (2 of 6 tables ready)");
+        assert_eq!(copying.as_str(), "copying");
+        assert_eq!(SubscriptionState::Down.to_string(), "down");
+        assert_eq!(
+            time_of(1.5),
+            UNIX_EPOCH.checked_add(Duration::from_millis(1500))
+        );
+        assert_eq!(time_of(-1.0), None);
+        assert_eq!(time_of(f64::NAN), None);
+    }
+}
