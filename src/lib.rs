@@ -18,6 +18,8 @@ pub mod changes;
 pub mod duration;
 pub mod error;
 pub mod evict;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gc;
 pub mod import;
 pub mod narinfo;

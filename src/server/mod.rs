@@ -80,32 +80,13 @@ impl State {
     }
 }
 
-/// A running server.
-#[derive(Debug)]
-pub struct Server {
-    addr: SocketAddr,
-    state: Arc<State>,
-    stop: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
-    background: Vec<tokio::task::JoinHandle<()>>,
-    connections: Arc<Semaphore>,
-}
-
-fn cache_control(d: Duration) -> HeaderValue {
-    HeaderValue::from_str(&format!("max-age={}", d.as_secs()))
-        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
-}
-
-impl Server {
-    /// Binds `config.listen`, loads the hot path and starts serving, the
-    /// change feed follower and the analytics flusher.
-    pub async fn start(store: Store, config: ServerConfig) -> Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Store(format!("cannot listen on {}: {e}", config.listen)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Store(format!("listening socket: {e}")))?;
+impl State {
+    /// The shared state of a server on `store` (the hot path loaded), and
+    /// the change feed it follows from.
+    pub(crate) async fn build(
+        store: Store,
+        config: ServerConfig,
+    ) -> Result<(Arc<State>, crate::changes::ChangeFeed)> {
         if let crate::store::Backend::Sqlite(pool) = store.backend() {
             // SQLite's page caches (per connection, sized for imports) would
             // outgrow the memory budget on random reads: cap SQLite's heap,
@@ -143,6 +124,37 @@ impl Server {
             config,
             started: Instant::now(),
         });
+        Ok((state, feed))
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    connections: Arc<Semaphore>,
+}
+
+fn cache_control(d: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("max-age={}", d.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
+}
+
+impl Server {
+    /// Binds `config.listen`, loads the hot path and starts serving, the
+    /// change feed follower and the analytics flusher.
+    pub async fn start(store: Store, config: ServerConfig) -> Result<Server> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Store(format!("cannot listen on {}: {e}", config.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Store(format!("listening socket: {e}")))?;
+        let (state, feed) = State::build(store, config).await?;
         let (stop, stop_rx) = watch::channel(false);
         let connections = Arc::new(Semaphore::new(state.config.max_connections));
         let mut background = Vec::new();
@@ -237,35 +249,53 @@ async fn accept_loop(
         };
         let _ = socket.set_nodelay(true);
         let state = state.clone();
-        let read_timeout = state.config.read_timeout;
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(&state, req).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(read_timeout)
-                .keep_alive(true)
-                .pipeline_flush(true)
-                .max_buf_size(64 * 1024)
-                .max_headers(64);
-            let conn = builder.serve_connection(TokioIo::new(socket), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
+            if let Err(e) = serve_connection(state, TokioIo::new(socket), stop).await {
                 tracing::debug!(%peer, "connection: {e}");
             }
             drop(permit);
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client closes it, a limit
+/// or timeout ends it, or `stop` asks for a graceful end.
+pub(crate) async fn serve_connection<I>(
+    state: Arc<State>,
+    io: I,
+    mut stop: watch::Receiver<bool>,
+) -> std::result::Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let read_timeout = state.config.read_timeout;
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(&state, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true)
+        // No `pipeline_flush`: with it, hyper (1.12) never flushes the 400,
+        // 414 or 431 it writes for a request it cannot parse (it skips
+        // flushing while unread bytes remain, and the bad request's bytes
+        // always do), so a client sending a NUL or a too-long header got
+        // a silent close instead of an answer. Found by fuzzing
+        // (fuzz/regressions/route/); pipelined answers are still written
+        // in order, one write each.
+        .max_buf_size(64 * 1024)
+        .max_headers(64);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
     }
 }
 
