@@ -39,6 +39,10 @@ use crate::{Error, Result};
 
 pub use config::{ServerConfig, Settings};
 
+/// Largest request head (request line and headers) accepted, in bytes.
+/// Real clients send well under 1 KiB.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+
 /// Everything a request handler needs.
 pub struct State {
     store: Store,
@@ -287,6 +291,9 @@ where
         // (fuzz/regressions/route/); pipelined answers are still written
         // in order, one write each.
         .max_buf_size(64 * 1024)
+        // The request line and headers together (a 431 beyond): what
+        // `max_buf_size` alone does not bound when the head arrives whole.
+        .max_header_size(MAX_REQUEST_HEAD_BYTES)
         .max_headers(64);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
