@@ -335,7 +335,9 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let dir = std::env::temp_dir().join(format!("narherder-fuzz-{}", std::process::id()));
+        let tmp = std::env::temp_dir();
+        remove_stale_dirs(&tmp);
+        let dir = tmp.join(format!("narherder-fuzz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("nars/nar")).expect("fuzz directory");
         let (state, store) = runtime.block_on(async {
@@ -390,6 +392,27 @@ fn harness() -> &'static Harness {
             stop_rx,
         }
     })
+}
+
+/// Removes the directories of earlier harnesses whose process is gone
+/// (the harness lives as long as its process and cannot clean up itself).
+fn remove_stale_dirs(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("narherder-fuzz-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl Harness {
