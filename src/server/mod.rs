@@ -320,11 +320,15 @@ async fn flusher(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 
 /// Runs a server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub async fn run_until_signal(store: Store, config: ServerConfig) -> Result<()> {
-    let server = Server::start(store, config).await?;
+    // The handler first: a SIGTERM right after the server starts answering
+    // must stop it gracefully, not kill it.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Store(format!("installing the SIGTERM handler: {e}")))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::Store(format!("installing the SIGINT handler: {e}")))?;
+    let server = Server::start(store, config).await?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
     server.shutdown(Duration::from_secs(30)).await
