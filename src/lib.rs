@@ -19,6 +19,8 @@ pub mod doctor;
 pub mod duration;
 pub mod error;
 pub mod evict;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gc;
 pub mod gc_runs;
 pub mod import;

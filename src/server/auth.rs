@@ -42,8 +42,12 @@ impl Tokens {
 
     /// Tokens from a file: one per line; blank lines and `#` comments are
     /// skipped.
+    /// A file others may read or write is used with a warning on standard
+    /// error.
     pub fn from_file(path: &std::path::Path) -> Result<Tokens> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        crate::signing::keyfile::warn_if_exposed(path);
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)

@@ -42,6 +42,10 @@ use crate::{Error, Result};
 
 pub use config::{ServerConfig, Settings};
 
+/// Largest request head (request line and headers) accepted, in bytes.
+/// Real clients send well under 1 KiB.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+
 /// Everything a request handler needs.
 pub struct State {
     store: Store,
@@ -85,32 +89,13 @@ impl State {
     }
 }
 
-/// A running server.
-#[derive(Debug)]
-pub struct Server {
-    addr: SocketAddr,
-    state: Arc<State>,
-    stop: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
-    background: Vec<tokio::task::JoinHandle<()>>,
-    connections: Arc<Semaphore>,
-}
-
-fn cache_control(d: Duration) -> HeaderValue {
-    HeaderValue::from_str(&format!("max-age={}", d.as_secs()))
-        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
-}
-
-impl Server {
-    /// Binds `config.listen`, loads the hot path and starts serving, the
-    /// change feed follower and the analytics flusher.
-    pub async fn start(store: Store, config: ServerConfig) -> Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Store(format!("cannot listen on {}: {e}", config.listen)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Store(format!("listening socket: {e}")))?;
+impl State {
+    /// The shared state of a server on `store` (the hot path loaded), and
+    /// the change feed it follows from.
+    pub(crate) async fn build(
+        store: Store,
+        config: ServerConfig,
+    ) -> Result<(Arc<State>, crate::changes::ChangeFeed)> {
         if let crate::store::Backend::Sqlite(pool) = store.backend() {
             // SQLite's page caches (per connection, sized for imports) would
             // outgrow the memory budget on random reads: cap SQLite's heap,
@@ -158,6 +143,37 @@ impl Server {
             config,
             started: Instant::now(),
         });
+        Ok((state, feed))
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    connections: Arc<Semaphore>,
+}
+
+fn cache_control(d: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("max-age={}", d.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
+}
+
+impl Server {
+    /// Binds `config.listen`, loads the hot path and starts serving, the
+    /// change feed follower and the analytics flusher.
+    pub async fn start(store: Store, config: ServerConfig) -> Result<Server> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Store(format!("cannot listen on {}: {e}", config.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Store(format!("listening socket: {e}")))?;
+        let (state, feed) = State::build(store, config).await?;
         let (stop, stop_rx) = watch::channel(false);
         let connections = Arc::new(Semaphore::new(state.config.max_connections));
         let mut background = Vec::new();
@@ -252,35 +268,56 @@ async fn accept_loop(
         };
         let _ = socket.set_nodelay(true);
         let state = state.clone();
-        let read_timeout = state.config.read_timeout;
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(&state, req).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(read_timeout)
-                .keep_alive(true)
-                .pipeline_flush(true)
-                .max_buf_size(64 * 1024)
-                .max_headers(64);
-            let conn = builder.serve_connection(TokioIo::new(socket), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
+            if let Err(e) = serve_connection(state, TokioIo::new(socket), stop).await {
                 tracing::debug!(%peer, "connection: {e}");
             }
             drop(permit);
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client closes it, a limit
+/// or timeout ends it, or `stop` asks for a graceful end.
+pub(crate) async fn serve_connection<I>(
+    state: Arc<State>,
+    io: I,
+    mut stop: watch::Receiver<bool>,
+) -> std::result::Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let read_timeout = state.config.read_timeout;
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(&state, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true)
+        // No `pipeline_flush`: with it, hyper (1.12) never flushes the 400,
+        // 414 or 431 it writes for a request it cannot parse (it skips
+        // flushing while unread bytes remain, and the bad request's bytes
+        // always do), so a client sending a NUL or a too-long header got
+        // a silent close instead of an answer. Found by fuzzing
+        // (fuzz/regressions/route/); pipelined answers are still written
+        // in order, one write each.
+        .max_buf_size(64 * 1024)
+        // The request line and headers together (a 431 beyond): what
+        // `max_buf_size` alone does not bound when the head arrives whole.
+        .max_header_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(64);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
     }
 }
 
@@ -298,11 +335,15 @@ async fn flusher(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 
 /// Runs a server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub async fn run_until_signal(store: Store, config: ServerConfig) -> Result<()> {
-    let server = Server::start(store, config).await?;
+    // The handler first: a SIGTERM right after the server starts answering
+    // must stop it gracefully, not kill it.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Store(format!("installing the SIGTERM handler: {e}")))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::Store(format!("installing the SIGINT handler: {e}")))?;
+    let server = Server::start(store, config).await?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
     server.shutdown(Duration::from_secs(30)).await

@@ -122,7 +122,10 @@ pub enum SecretKey {
 
 impl SecretKey {
     /// Reads a secret key file of either kind, telling them apart by content.
+    /// A file others may read or write is used with a warning on standard
+    /// error (see [`super::keyfile::warn_if_exposed`]).
     pub fn load(path: &Path) -> Result<Self> {
+        super::keyfile::warn_if_exposed(path);
         let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         if is_sexp(&text) {
             Ok(SecretKey::Guix(GuixSecretKey::read_file(path)?))

@@ -1,7 +1,7 @@
 //! Signatures: Guix (ECDSA over Ed25519 with libgcrypt s-expressions) and Nix
 //! (Ed25519 over a fingerprint).
 
-mod keyfile;
+pub mod keyfile;
 pub mod keyring;
 pub mod nix;
 
