@@ -73,6 +73,25 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
             _ => (Route::Nar, not_allowed("GET, HEAD, PUT")),
         };
     }
+    if let Some(rest) = path.strip_prefix("/file/") {
+        return match method {
+            _ if read => (
+                Route::File,
+                super::files::serve(state, &req, rest, head).await,
+            ),
+            _ => (Route::File, not_allowed("GET, HEAD")),
+        };
+    }
+    if let Some(base) = path.strip_prefix("/log/") {
+        return match method {
+            _ if read => (
+                Route::Log,
+                super::logs::serve(state, &req, base, head).await,
+            ),
+            Method::PUT => (Route::Log, super::logs::put(state, req, base).await),
+            _ => (Route::Log, not_allowed("GET, HEAD, PUT")),
+        };
+    }
     if path == "/metrics" {
         return match method {
             _ if read => (Route::Metrics, metrics(state, head).await),
