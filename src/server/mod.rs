@@ -3,7 +3,10 @@
 //!
 //! * `GET /nix-cache-info`; `GET`/`HEAD /<hash>.narinfo` from the in-memory
 //!   hot path ([`hot`]); nar files streamed from the storage directory with
-//!   Range support ([`nar`]), for the URLs stored narinfos name;
+//!   Range support ([`nar`]), for the URLs stored narinfos name, and
+//!   nix-serve's legacy `nar/<hash>-<narhash>.nar`;
+//! * `guix publish`'s content-addressed `/file/<name>/sha256/<hash>`
+//!   ([`files`]) and build logs at `/log/<store-file-name>` ([`logs`]);
 //! * `PUT /<hash>.narinfo` and `PUT /nar/…` as `nix copy --to http://…`
 //!   sends them, with a token ([`auth`], [`upload`]); a JSON admin API;
 //! * `GET /metrics` ([`metrics`]); request analytics ([`crate::analytics`]).
