@@ -29,10 +29,16 @@ pub(super) async fn handle(state: &Arc<State>, req: Request<Incoming>) -> Respon
 }
 
 async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Response<Body>) {
+    let head = req.method() == Method::HEAD;
+    let read = head || req.method() == Method::GET;
+    // The hot path first, without copying the path: narinfo reads.
+    if read {
+        if let Some(name) = narinfo_name(req.uri().path()) {
+            return (Route::Narinfo, narinfo(state, name, head).await);
+        }
+    }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let head = method == Method::HEAD;
-    let read = method == Method::GET || head;
     if path == "/nix-cache-info" {
         let r = match method {
             _ if read => respond(
@@ -46,11 +52,7 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
         };
         return (Route::CacheInfo, r);
     }
-    if let Some(name) = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_suffix(".narinfo"))
-        .filter(|n| !n.contains('/'))
-    {
+    if let Some(name) = narinfo_name(&path) {
         return match method {
             _ if read => (Route::Narinfo, narinfo(state, name, head).await),
             Method::PUT => (
@@ -105,6 +107,13 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
         Route::Other,
         error(StatusCode::NOT_FOUND, "not found", None),
     )
+}
+
+/// `<name>` of `/<name>.narinfo`.
+fn narinfo_name(path: &str) -> Option<&str> {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_suffix(".narinfo"))
+        .filter(|n| !n.contains('/'))
 }
 
 async fn narinfo(state: &State, name: &str, head: bool) -> Response<Body> {
