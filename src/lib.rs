@@ -16,6 +16,7 @@ pub mod analytics;
 pub mod capi;
 pub mod changes;
 pub mod doctor;
+pub mod compression;
 pub mod duration;
 pub mod error;
 pub mod evict;

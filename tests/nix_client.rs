@@ -1,7 +1,8 @@
 //! The real Nix client (Debian's `nix-bin`) against the server: `nix copy
 //! --to http://…` uploads a closure (nar PUTs with `Expect: 100-continue`,
 //! narinfo PUTs, basic auth from a netrc file), then `nix copy --from` into
-//! a fresh store with signature checking on.
+//! a fresh store with signature checking on; zstd, then xz compression
+//! (the server decompresses every upload to check NarHash and NarSize).
 //!
 //! Set-up without a daemon and without `/nix`: `NIX_CONF_DIR`,
 //! `XDG_CACHE_HOME` (its `nix` directory cleared between steps: the
@@ -139,7 +140,7 @@ async fn nix_copy_to_and_from_the_server() {
     let s1 = store_dir(&root, "s1");
     let s2 = store_dir(&root, "s2");
     let secret_arg = secret_file.display().to_string();
-    let (path, upload_time, s2c) = tokio::task::spawn_blocking(move || {
+    let (path, xz_path, upload_time, s2c) = tokio::task::spawn_blocking(move || {
         // A closure of three paths: c -> b -> a, c -> a.
         let path = nix.run(&[
             "eval", "--store", &s1, "--raw", "--expr",
@@ -152,7 +153,16 @@ async fn nix_copy_to_and_from_the_server() {
         let upload_time = t0.elapsed();
         let from = format!("http://127.0.0.1:{port}");
         nix.run(&["copy", "--store", &s2, "--from", &from, &path]);
-        (path, upload_time, s2)
+        // Two more paths, xz-compressed (the server decompresses each
+        // upload to check NarHash and NarSize), one referring to a.
+        let xz_path = nix.run(&[
+            "eval", "--store", &s1, "--raw", "--expr",
+            "let a = builtins.toFile \"a.txt\" \"hello\"; d = builtins.toFile \"d.txt\" \"xz ${a}\"; in builtins.toFile \"e.txt\" \"ref ${d}\"",
+        ]);
+        let to_xz = format!("http://127.0.0.1:{port}?secret-key={secret_arg}&compression=xz");
+        nix.run(&["copy", "--store", &s1, "--to", &to_xz, &xz_path]);
+        nix.run(&["copy", "--store", &s2, "--from", &from, &xz_path]);
+        (path, xz_path, upload_time, s2)
     })
     .await
     .unwrap();
@@ -175,7 +185,12 @@ async fn nix_copy_to_and_from_the_server() {
     // The server holds the three narinfos, signed by the uploader's key, and
     // their zstd nars (checked against FileHash/FileSize on the way in).
     let info = store.counts().await.unwrap();
-    assert_eq!(info.narinfos, 3);
+    assert_eq!(info.narinfos, 5);
+    let xz_base = xz_path.trim_start_matches("/nix/store/");
+    let copied = std::fs::read_to_string(Path::new(&s2c).join("nix/store").join(xz_base)).unwrap();
+    assert!(copied.starts_with("ref /nix/store/"), "{copied}");
+    let xz = Narinfo::parse(&store.get(&xz_base[..32]).await.unwrap().unwrap().text).unwrap();
+    assert_eq!(xz.files()[0].compression.as_deref(), Some("xz"));
     let pub_file = root.join("public");
     std::fs::write(&pub_file, &public).unwrap();
     let keys = Keyring::from_files(&[&pub_file]).unwrap();

@@ -1,7 +1,8 @@
-//! Response bodies: a buffer, or a byte range of a file read in chunks.
-//! Both report their exact length, so every response carries a
+//! Response bodies: a buffer, a byte range of a file read in chunks, or
+//! bytes from a blocking reader (a decompressor). All report their exact length, so every response carries a
 //! Content-Length and none is sent chunked.
 
+use std::io::Read;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,11 +23,12 @@ pub enum Body {
         /// Bytes still to send.
         remaining: u64,
     },
-    /// `remaining` bytes arriving on a channel (a nar file streamed from an
-    /// upstream while it is stored); an error item, or fewer bytes than
+    /// `remaining` bytes arriving on a bounded channel: from a blocking
+    /// reader on another thread (a decompressor) or from an upstream fetch
+    /// being stored as it streams. An error item, or fewer bytes than
     /// announced, fails the response.
-    Channel {
-        /// Where the pieces come from.
+    Stream {
+        /// Chunks from the reader thread.
         rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
         /// Bytes still to send.
         remaining: u64,
@@ -65,6 +67,63 @@ impl Body {
     }
 }
 
+impl Body {
+    /// `count` bytes of `reader` after skipping `skip` bytes, read on a
+    /// blocking thread. A reader that ends early fails the response
+    /// (never a short body under a longer Content-Length).
+    pub fn reader(reader: Box<dyn Read + Send>, skip: u64, count: u64) -> Body {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader;
+            if skip > 0 {
+                match std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()) {
+                    Ok(n) if n == skip => {}
+                    Ok(_) => {
+                        let _ = tx.blocking_send(Err(short()));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let mut left = count;
+            while left > 0 {
+                let mut buf = vec![0u8; left.min(CHUNK) as usize];
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.blocking_send(Err(short()));
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                buf.truncate(n);
+                left -= n as u64;
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return; // the client went away
+                }
+            }
+        });
+        Body::Stream {
+            rx,
+            remaining: count,
+        }
+    }
+}
+
+fn short() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the data is shorter than its announced length",
+    )
+}
+
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = std::io::Error;
@@ -101,27 +160,23 @@ impl hyper::body::Body for Body {
                     }
                 }
             }
-            Body::Channel { rx, remaining } => {
+            Body::Stream { rx, remaining } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
                 }
                 match rx.poll_recv(cx) {
                     Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(Some(Err(short()))),
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
                     Poll::Ready(Some(Ok(b))) => {
-                        let n = b.len() as u64;
-                        if n > *remaining {
+                        if b.len() as u64 > *remaining {
                             return Poll::Ready(Some(Err(std::io::Error::other(
-                                "more bytes than announced",
+                                "the reader sent more than announced",
                             ))));
                         }
-                        *remaining -= n;
+                        *remaining -= b.len() as u64;
                         Poll::Ready(Some(Ok(Frame::data(b))))
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-                    Poll::Ready(None) => Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the stream ended before its announced length",
-                    )))),
                 }
             }
         }
@@ -130,16 +185,16 @@ impl hyper::body::Body for Body {
     fn is_end_stream(&self) -> bool {
         match self {
             Body::Full(b) => b.is_none(),
-            Body::File { remaining, .. } => *remaining == 0,
-            Body::Channel { remaining, .. } => *remaining == 0,
+            Body::File { remaining, .. } | Body::Stream { remaining, .. } => *remaining == 0,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
-            Body::Channel { remaining, .. } => SizeHint::with_exact(*remaining),
+            Body::File { remaining, .. } | Body::Stream { remaining, .. } => {
+                SizeHint::with_exact(*remaining)
+            }
         }
     }
 }

@@ -23,11 +23,15 @@ pub enum Route {
     Admin,
     /// `/metrics`.
     Metrics,
+    /// `/file/…` (content-addressed files).
+    File,
+    /// `/log/…` (build logs, read and upload).
+    Log,
     /// Anything else.
     Other,
 }
 
-const ROUTES: [(Route, &str); 8] = [
+const ROUTES: [(Route, &str); 10] = [
     (Route::CacheInfo, "nix-cache-info"),
     (Route::Narinfo, "narinfo"),
     (Route::Nar, "nar"),
@@ -35,11 +39,13 @@ const ROUTES: [(Route, &str); 8] = [
     (Route::UploadNar, "upload-nar"),
     (Route::Admin, "admin"),
     (Route::Metrics, "metrics"),
+    (Route::File, "file"),
+    (Route::Log, "log"),
     (Route::Other, "other"),
 ];
 
-const STATUSES: [u16; 17] = [
-    100, 200, 201, 204, 206, 400, 401, 403, 404, 405, 409, 411, 413, 416, 500, 503, 0,
+const STATUSES: [u16; 18] = [
+    100, 200, 201, 204, 206, 400, 401, 403, 404, 405, 409, 411, 413, 415, 416, 500, 503, 0,
 ];
 
 /// Latency bucket upper bounds in seconds.

@@ -3,7 +3,10 @@
 //!
 //! * `GET /nix-cache-info`; `GET`/`HEAD /<hash>.narinfo` from the in-memory
 //!   hot path ([`hot`]); nar files streamed from the storage directory with
-//!   Range support ([`nar`]), for the URLs stored narinfos name;
+//!   Range support ([`nar`]), for the URLs stored narinfos name, and
+//!   nix-serve's legacy `nar/<hash>-<narhash>.nar`;
+//! * `guix publish`'s content-addressed `/file/<name>/sha256/<hash>`
+//!   ([`files`]) and build logs at `/log/<store-file-name>` ([`logs`]);
 //! * `PUT /<hash>.narinfo` and `PUT /nar/…` as `nix copy --to http://…`
 //!   sends them, with a token ([`auth`], [`upload`]); a JSON admin API;
 //! * `GET /metrics` ([`metrics`]); request analytics ([`crate::analytics`]).
@@ -17,7 +20,9 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod files;
 pub mod hot;
+pub mod logs;
 pub mod metrics;
 pub mod nar;
 mod plot;
@@ -158,9 +163,12 @@ pub struct Server {
     connections: Arc<Semaphore>,
 }
 
+/// `max-age=<d>`, as a static header value: cloning it for every response
+/// then copies a pointer instead of bumping a reference count that every
+/// worker thread shares. (A few bytes leaked per server started.)
 fn cache_control(d: Duration) -> HeaderValue {
-    HeaderValue::from_str(&format!("max-age={}", d.as_secs()))
-        .unwrap_or_else(|_| HeaderValue::from_static("max-age=0"))
+    let text: &'static str = Box::leak(format!("max-age={}", d.as_secs()).into_boxed_str());
+    HeaderValue::from_static(text)
 }
 
 impl Server {

@@ -1,15 +1,21 @@
 //! Nar files: streamed from the storage directory for the URLs that stored
 //! narinfos name, and only those, with Content-Length, single-range
-//! requests (206, 416) and HEAD. The status is decided — the file found,
+//! requests (206, 416) and HEAD. nix-serve's legacy URLs
+//! (`nar/<hash>-<narhash>.nar`) get the uncompressed nar of that item,
+//! decompressed on the fly when only compressed files are stored. The status is decided — the file found,
 //! opened and measured — before the first body byte.
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
+use std::path::PathBuf;
+
 use super::body::Body;
 use super::routes::error;
 use super::State;
 use crate::changes::{item_key, ItemKey};
+use crate::compression::Compression;
+use crate::narinfo::Narinfo;
 use crate::storage::url_to_relative;
 use crate::store::Backend;
 
@@ -143,7 +149,12 @@ pub(super) async fn serve<B>(
     };
     let key = match named_by(state, path, &rel).await {
         Ok(Some(k)) => k,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "no narinfo names this nar", None),
+        Ok(None) => {
+            return match legacy(state, storage, req, &rel, head).await {
+                Some(r) => r,
+                None => error(StatusCode::NOT_FOUND, "no narinfo names this nar", None),
+            }
+        }
         Err(e) => {
             tracing::error!("looking up the narinfo of {rel}: {e}");
             return error(
@@ -176,24 +187,56 @@ pub(super) async fn serve<B>(
             return error(StatusCode::NOT_FOUND, "nar file not found", None);
         }
     };
-    let file = match tokio::fs::File::open(&file_path).await {
-        Ok(f) => f,
+    let len = match tokio::fs::metadata(&file_path).await {
+        Ok(m) => m.len(),
         Err(e) => {
-            tracing::warn!("opening {}: {e}", file_path.display());
+            tracing::warn!("{}: {e}", file_path.display());
             return error(StatusCode::NOT_FOUND, "nar file not found", None);
         }
     };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => {
-            tracing::error!("{}: {e}", file_path.display());
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot read the nar file",
-                None,
-            );
-        }
+    let source = Source::File {
+        path: file_path,
+        offset: 0,
     };
+    ranged(req, source, len, NAR_TYPE, head, || {
+        state.analytics.nar_download(Some(&key))
+    })
+    .await
+}
+
+/// Where the bytes of a ranged response come from.
+pub(super) enum Source {
+    /// The file at `path`, from byte `offset` on.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Where the content starts.
+        offset: u64,
+    },
+    /// The file at `path` decompressed, from decompressed byte `offset` on.
+    Decoded {
+        /// The compressed file.
+        path: PathBuf,
+        /// Its compression.
+        compression: Compression,
+        /// Where the content starts in the decompressed bytes.
+        offset: u64,
+    },
+}
+
+/// A response with `len` bytes of `source`, or the single range of them
+/// that the request's `Range` header asks for (206, or 416), with
+/// Content-Length, Accept-Ranges and, for HEAD, no body. The file is
+/// opened before the status is chosen. `first_byte` runs when a body that
+/// starts at the first byte is sent (a download, for analytics).
+pub(super) async fn ranged<B>(
+    req: &Request<B>,
+    source: Source,
+    len: u64,
+    content_type: &'static str,
+    head: bool,
+    first_byte: impl FnOnce(),
+) -> Response<Body> {
     let range = req
         .headers()
         .get(header::RANGE)
@@ -213,27 +256,51 @@ pub(super) async fn serve<B>(
         }
     };
     let body = if head {
-        Body::empty()
+        Ok(Body::empty())
     } else {
-        match Body::file_range(file, start, count).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("{}: {e}", file_path.display());
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot read the nar file",
-                    None,
-                );
+        match source {
+            Source::File { path, offset } => match tokio::fs::File::open(&path).await {
+                Ok(file) => Body::file_range(file, offset + start, count)
+                    .await
+                    .map_err(|e| (path, e)),
+                Err(e) => Err((path, e)),
+            },
+            Source::Decoded {
+                path,
+                compression,
+                offset,
+            } => {
+                let p = path.clone();
+                let opened = tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(&p).and_then(|f| compression.decoder(f))
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                match opened {
+                    Ok(reader) => Ok(Body::reader(reader, offset + start, count)),
+                    Err(e) => Err((path, e)),
+                }
             }
         }
     };
+    let body = match body {
+        Ok(b) => b,
+        Err((path, e)) => {
+            tracing::error!("{}: {e}", path.display());
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the file",
+                None,
+            );
+        }
+    };
     if !head && start == 0 {
-        state.analytics.nar_download(Some(&key));
+        first_byte();
     }
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(NAR_TYPE));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -243,6 +310,74 @@ pub(super) async fn serve<B>(
         }
     }
     r
+}
+
+/// The item and NarHash (nix32) of nix-serve's legacy nar URL
+/// `nar/<hash>-<narhash>.nar`.
+fn legacy_url(rel: &str) -> Option<(ItemKey, &str)> {
+    let base = rel.strip_prefix("nar/")?.strip_suffix(".nar")?;
+    let (hash, nar_hash) = base.split_once('-')?;
+    if nar_hash.len() != 52 || !nar_hash.bytes().all(crate::nix32::is_nix32_char) {
+        return None;
+    }
+    Some((item_key(hash)?, nar_hash))
+}
+
+/// nix-serve's legacy `nar/<hash>-<narhash>.nar`, for an item whose
+/// narinfo names other URLs: the uncompressed nar, from an uncompressed
+/// file or decompressed on the fly, if the NarHash matches. `None` when the
+/// URL is not of that form or no such nar is stored.
+async fn legacy<B>(
+    state: &State,
+    storage: &crate::storage::NarStorage,
+    req: &Request<B>,
+    rel: &str,
+    head: bool,
+) -> Option<Response<Body>> {
+    let (key, nar_hash) = legacy_url(rel)?;
+    let text = state.hot.get_key(&key).await.ok()??;
+    let narinfo =
+        Narinfo::parse_in(std::str::from_utf8(&text).ok()?, state.store.store_dir()).ok()?;
+    if narinfo.nar_hash_nix32().strip_prefix("sha256:") != Some(nar_hash) {
+        return None;
+    }
+    let source = narinfo_source(storage, &narinfo, 0)?;
+    Some(
+        ranged(req, source, narinfo.nar_size(), NAR_TYPE, head, || {
+            state.analytics.nar_download(Some(&key))
+        })
+        .await,
+    )
+}
+
+/// The best stored file of `narinfo`'s nar as a [`Source`] of the
+/// uncompressed nar (from byte `offset`): an uncompressed file if there
+/// is one, else the first whose compression can be decoded.
+pub(super) fn narinfo_source(
+    storage: &crate::storage::NarStorage,
+    narinfo: &Narinfo,
+    offset: u64,
+) -> Option<Source> {
+    let mut best: Option<Source> = None;
+    for f in narinfo.files() {
+        let Ok(compression) = Compression::parse(f.compression.as_deref()) else {
+            continue;
+        };
+        let Ok(Some(path)) = url_to_relative(&f.url).and_then(|r| storage.existing(&r)) else {
+            continue;
+        };
+        if compression == Compression::None {
+            return Some(Source::File { path, offset });
+        }
+        if best.is_none() {
+            best = Some(Source::Decoded {
+                path,
+                compression,
+                offset,
+            });
+        }
+    }
+    best
 }
 
 #[cfg(test)]

@@ -29,10 +29,16 @@ pub(super) async fn handle(state: &Arc<State>, req: Request<Incoming>) -> Respon
 }
 
 async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Response<Body>) {
+    let head = req.method() == Method::HEAD;
+    let read = head || req.method() == Method::GET;
+    // The hot path first, without copying the path: narinfo reads.
+    if read {
+        if let Some(name) = narinfo_name(req.uri().path()) {
+            return (Route::Narinfo, narinfo(state, name, head).await);
+        }
+    }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let head = method == Method::HEAD;
-    let read = method == Method::GET || head;
     if path == "/nix-cache-info" {
         let r = match method {
             _ if read => respond(
@@ -46,11 +52,7 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
         };
         return (Route::CacheInfo, r);
     }
-    if let Some(name) = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_suffix(".narinfo"))
-        .filter(|n| !n.contains('/'))
-    {
+    if let Some(name) = narinfo_name(&path) {
         return match method {
             _ if read => (Route::Narinfo, narinfo(state, name, head).await),
             Method::PUT => (
@@ -73,6 +75,25 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
             _ => (Route::Nar, not_allowed("GET, HEAD, PUT")),
         };
     }
+    if let Some(rest) = path.strip_prefix("/file/") {
+        return match method {
+            _ if read => (
+                Route::File,
+                super::files::serve(state, &req, rest, head).await,
+            ),
+            _ => (Route::File, not_allowed("GET, HEAD")),
+        };
+    }
+    if let Some(base) = path.strip_prefix("/log/") {
+        return match method {
+            _ if read => (
+                Route::Log,
+                super::logs::serve(state, &req, base, head).await,
+            ),
+            Method::PUT => (Route::Log, super::logs::put(state, req, base).await),
+            _ => (Route::Log, not_allowed("GET, HEAD, PUT")),
+        };
+    }
     if path == "/metrics" {
         return match method {
             _ if read => (Route::Metrics, metrics(state, head).await),
@@ -89,6 +110,13 @@ async fn dispatch(state: &Arc<State>, req: Request<Incoming>) -> (Route, Respons
         Route::Other,
         error(StatusCode::NOT_FOUND, "not found", None),
     )
+}
+
+/// `<name>` of `/<name>.narinfo`.
+fn narinfo_name(path: &str) -> Option<&str> {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_suffix(".narinfo"))
+        .filter(|n| !n.contains('/'))
 }
 
 async fn narinfo(state: &State, name: &str, head: bool) -> Response<Body> {

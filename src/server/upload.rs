@@ -5,8 +5,10 @@
 //! A nar usually arrives before its narinfo, so it waits in an upload area
 //! (`<storage>/.uploads/`, outside the served `nar/` tree) with its size and
 //! SHA-256. When the narinfo arrives, each of its files is checked —
-//! FileSize and FileHash, and NarSize/NarHash for uncompressed nars (the
-//! Nix client never checks FileHash itself) — then moved into place, and
+//! FileSize and FileHash, and NarSize/NarHash of the nar inside, decoding
+//! compressed ones (the Nix client never checks FileHash itself, and a
+//! server must not serve a nar that does not match its narinfo) — then
+//! moved into place, and
 //! only then is the narinfo stored. References must already be in the
 //! cache, so a served narinfo's references are always served too.
 //! Unclaimed uploads are deleted after an hour.
@@ -32,6 +34,7 @@ use super::body::Body;
 use super::routes::{error, respond};
 use super::State;
 use crate::changes::item_key;
+use crate::compression::Compression;
 use crate::narinfo::{Narinfo, MAX_NARINFO_BYTES};
 use crate::signing::{sign_narinfo, verify_narinfo};
 use crate::storage::{url_to_relative, NarFilesMode};
@@ -76,6 +79,15 @@ impl Uploads {
             dir,
             pending: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    /// A fresh temporary file name in the upload area.
+    pub(super) fn temp_path(&self) -> PathBuf {
+        self.dir.join(format!(
+            "{}.{}",
+            std::process::id(),
+            UPLOAD_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
@@ -237,11 +249,7 @@ pub(super) async fn put_nar(state: &State, req: Request<Incoming>, path: &str) -
     if declared_length(&req).is_some_and(|n| n > limit) {
         return too_large(limit);
     }
-    let tmp = uploads.dir.join(format!(
-        "{}.{}",
-        std::process::id(),
-        UPLOAD_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    let tmp = uploads.temp_path();
     match receive(req.into_body(), &tmp, limit, state.config.read_timeout).await {
         Ok((size, sha256)) => {
             uploads.add(
@@ -264,8 +272,9 @@ pub(super) async fn put_nar(state: &State, req: Request<Incoming>, path: &str) -
 
 static UPLOAD_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Streams a body into `path`, hashing it.
-async fn receive(
+/// Streams a body of at most `limit` bytes into `path`, hashing it.
+/// `Err` is the response to send.
+pub(super) async fn receive(
     mut body: Incoming,
     path: &Path,
     limit: u64,
@@ -330,18 +339,92 @@ fn bad(why: &str) -> Response<Body> {
     error(StatusCode::BAD_REQUEST, why, None)
 }
 
+/// An upload claimed by a narinfo: its relative URL, the file, and its
+/// compression.
+type Claimed = (String, Pending, Compression);
+
+/// Why the nar of `size` bytes with digest `sha256` (uncompressed `url`)
+/// does not match the narinfo's NarSize and NarHash, if it does not.
+fn nar_mismatch(narinfo: &Narinfo, url: &str, size: u64, sha256: &[u8; 32]) -> Option<String> {
+    if size != narinfo.nar_size() {
+        Some(format!(
+            "NarSize is {} but the nar in {url} has {}{size} bytes",
+            narinfo.nar_size(),
+            if size > narinfo.nar_size() {
+                "at least "
+            } else {
+                ""
+            },
+        ))
+    } else if *sha256 != narinfo.nar_hash_bytes() {
+        Some(format!(
+            "NarHash does not match the nar in {url} (its sha256 is {})",
+            crate::nix32::encode(sha256)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Checks NarSize and NarHash against the nar inside every compressed
+/// upload, decompressing each in a blocking thread (at most NarSize + 1
+/// bytes). On a mismatch the bad upload is deleted, the others go back to
+/// the upload area, and the 400 to send is returned.
+async fn check_compressed(
+    state: &State,
+    narinfo: &Narinfo,
+    claimed: Vec<Claimed>,
+) -> std::result::Result<Vec<(String, Pending)>, Response<Body>> {
+    let mut checked: Vec<(String, Pending)> = Vec::with_capacity(claimed.len());
+    let mut rest = claimed.into_iter();
+    let mut problem = None;
+    for (rel, p, compression) in rest.by_ref() {
+        if compression != Compression::None {
+            let path = p.path.clone();
+            let limit = narinfo.nar_size();
+            let digest = tokio::task::spawn_blocking(move || {
+                crate::compression::nar_digest(&path, compression, limit)
+            })
+            .await;
+            let why = match digest {
+                Ok(Ok((size, sha256))) => nar_mismatch(narinfo, &rel, size, &sha256),
+                Ok(Err(e)) => Some(format!("{rel}: {e}")),
+                Err(e) => Some(format!("{rel}: decompressing failed: {e}")),
+            };
+            if let Some(why) = why {
+                let _ = tokio::fs::remove_file(&p.path).await;
+                problem = Some(why);
+                break;
+            }
+        }
+        checked.push((rel, p));
+    }
+    match problem {
+        None => Ok(checked),
+        Some(why) => {
+            if let Some(uploads) = &state.uploads {
+                for (rel, p) in checked.into_iter().chain(rest.map(|(r, p, _)| (r, p))) {
+                    uploads.add(rel, p);
+                }
+            }
+            Err(bad(&why))
+        }
+    }
+}
+
 /// Checks the nar files of `narinfo` against the uploads and the storage
-/// directory; returns the uploads to move into place.
+/// directory; returns the uploads to move into place (those compressed
+/// still to be checked by [`check_compressed`]).
 fn check_files(
     state: &State,
     narinfo: &Narinfo,
-) -> std::result::Result<Vec<(String, Pending)>, Response<Body>> {
+) -> std::result::Result<Vec<Claimed>, Response<Body>> {
     let (Some(storage), Some(uploads)) = (&state.storage, &state.uploads) else {
         return Ok(Vec::new());
     };
     let mut claimed = Vec::new();
-    let give_back = |claimed: Vec<(String, Pending)>| {
-        for (rel, p) in claimed {
+    let give_back = |claimed: Vec<Claimed>| {
+        for (rel, p, _) in claimed {
             uploads.add(rel, p);
         }
     };
@@ -376,28 +459,23 @@ fn check_files(
                     None => problem = Some(format!("FileHash {fh:?}: expected sha256:<hash>")),
                 }
             }
-            let uncompressed = matches!(file.compression.as_deref(), None | Some("none"));
-            if uncompressed && problem.is_none() {
-                if p.size != narinfo.nar_size() {
-                    problem = Some(format!(
-                        "NarSize is {} but the uncompressed nar {} has {} bytes",
-                        narinfo.nar_size(),
-                        file.url,
-                        p.size
-                    ));
-                } else if p.sha256 != narinfo.nar_hash_bytes() {
-                    problem = Some(format!(
-                        "NarHash does not match the uploaded nar {}",
-                        file.url
-                    ));
+            let compression = match Compression::parse(file.compression.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    give_back(claimed);
+                    uploads.add(rel, p);
+                    return Err(bad(&format!("{}: {e}", file.url)));
                 }
+            };
+            if compression == Compression::None && problem.is_none() {
+                problem = nar_mismatch(narinfo, &file.url, p.size, &p.sha256);
             }
             if let Some(why) = problem {
                 let _ = std::fs::remove_file(&p.path);
                 give_back(claimed);
                 return Err(bad(&why));
             }
-            claimed.push((rel, p));
+            claimed.push((rel, p, compression));
         } else {
             match storage.existing(&rel) {
                 Ok(Some(path)) => {
@@ -497,6 +575,10 @@ pub(super) async fn put_narinfo(
         }
     }
     let claimed = match check_files(state, &narinfo) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let claimed = match check_compressed(state, &narinfo, claimed).await {
         Ok(c) => c,
         Err(r) => return r,
     };

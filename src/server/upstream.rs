@@ -310,7 +310,7 @@ impl Upstream {
             this.finish(&rel_owned, &done_tx, ok);
         });
         state.analytics.nar_download(Some(key));
-        let mut r = Response::new(Body::Channel { rx, remaining: len });
+        let mut r = Response::new(Body::Stream { rx, remaining: len });
         let h = r.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -85,6 +85,13 @@ pub struct StoreOptions {
     /// Largest number of pooled connections (default 4 for SQLite, 8 for
     /// PostgreSQL).
     pub max_connections: Option<u32>,
+    /// SQLite only: the largest memory map of the database file in bytes
+    /// (default 4 GiB; 0 disables it). Mapped pages count towards the
+    /// resident size of the process.
+    pub sqlite_mmap_bytes: Option<u64>,
+    /// SQLite only: the page cache of each connection in KiB (default
+    /// 64 MiB, sized for imports).
+    pub sqlite_cache_kib: Option<u64>,
 }
 
 impl StoreOptions {
@@ -273,7 +280,8 @@ impl Store {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
         let requested = options.store_dir.as_deref();
         let (backend, store_dir) = if let Some(path) = sqlite_path(url) {
-            let (pool, dir) = sqlite::open(path, requested, options.max_connections).await?;
+            let (pool, dir) =
+                sqlite::open(path, requested, options.max_connections, options).await?;
             (Backend::Sqlite(pool), dir)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let (pool, dir) = postgres::open(url, requested, options.max_connections).await?;

@@ -35,7 +35,7 @@ pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items WHERE \
 const MMAP_BYTES: u64 = 1 << 32;
 
 /// Page cache per connection, in KiB (negative `cache_size` means KiB).
-const CACHE_KIB: i64 = 64 * 1024;
+const CACHE_KIB: u64 = 64 * 1024;
 
 /// Opens (creating if missing) the database at `path`, migrates it and
 /// returns the pool and the store directory.
@@ -43,6 +43,7 @@ pub(crate) async fn open(
     path: &str,
     store_dir: Option<&str>,
     max_connections: Option<u32>,
+    tuning: &super::StoreOptions,
 ) -> Result<(SqlitePool, String)> {
     if path.is_empty() {
         return Err(Error::InvalidArgument(
@@ -61,11 +62,17 @@ pub(crate) async fn open(
     .synchronous(SqliteSynchronous::Normal)
     .busy_timeout(super::BUSY_TIMEOUT)
     .foreign_keys(false)
-    .pragma("cache_size", format!("-{CACHE_KIB}"))
+    .pragma(
+        "cache_size",
+        format!("-{}", tuning.sqlite_cache_kib.unwrap_or(CACHE_KIB)),
+    )
     .pragma("temp_store", "memory")
     // Reads through a shared memory map: every pooled connection sees the
     // OS page cache instead of warming a private cache of its own.
-    .pragma("mmap_size", MMAP_BYTES.to_string());
+    .pragma(
+        "mmap_size",
+        tuning.sqlite_mmap_bytes.unwrap_or(MMAP_BYTES).to_string(),
+    );
     // An in-memory database lives as long as its one connection.
     let pool = if memory {
         SqlitePoolOptions::new()

@@ -141,8 +141,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         _ => ctx.database.clone(),
     };
+    // The server reads narinfos in small batches (its hot path caches
+    // them): a memory map of the whole database file and import-sized
+    // page caches would only grow its resident size.
     let options = narherder::store::StoreOptions {
         store_dir: ctx.store_dir.clone(),
+        sqlite_mmap_bytes: Some(0),
+        sqlite_cache_kib: Some(2 * 1024),
         ..Default::default()
     };
     let store = narherder::store::Store::open(&database, &options)
