@@ -330,26 +330,28 @@ async fn malformed_and_oversized_requests_get_4xx() {
     let server = start(&store, cfg).await;
     let addr = server.local_addr();
     let ok_path = format!("/{}.narinfo", items[0].hash_part());
+    // (`/` is the status page: these ask for a path that does not exist.)
     let bad: Vec<Vec<u8>> = vec![
         b"GARBAGE\r\n\r\n".to_vec(),
         b"GET\r\n\r\n".to_vec(),
-        b"GET / HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET /no-such-page HTTP/9.9\r\n\r\n".to_vec(),
         format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000)).into_bytes(),
         format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "GET /no-such-page HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
             "b".repeat(100_000)
         )
         .into_bytes(),
         {
-            let mut v = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            let mut v = b"GET /no-such-page HTTP/1.1\r\nHost: x\r\n".to_vec();
             for i in 0..200 {
                 v.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
             }
             v.extend_from_slice(b"\r\n");
             v
         },
-        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".to_vec(),
-        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec(),
+        b"GET /no-such-page HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".to_vec(),
+        b"GET /no-such-page HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+            .to_vec(),
     ];
     for raw in bad {
         let mut c = Conn::open(addr).await;
