@@ -852,3 +852,110 @@ async fn every_table_has_a_primary_key() {
     })
     .await;
 }
+
+/// Runs `$body` with `$c` a raw connection to `$db` (no migrations).
+macro_rules! raw_conn {
+    ($db:expr, |$c:ident| $body:block) => {
+        match $db.backend {
+            "sqlite" => {
+                use sqlx::Connection as _;
+                let path = $db.sqlite_path().expect("sqlite path");
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let mut $c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                $body
+            }
+            _ => {
+                use sqlx::Connection as _;
+                let mut $c = sqlx::PgConnection::connect(&$db.url).await.unwrap();
+                $body
+            }
+        }
+    };
+}
+
+/// A schema-3 database (one `refs` row per edge) is converted by the
+/// migration to packed references and reference counts, and a bulk load
+/// it interrupted is finished.
+#[tokio::test]
+async fn migration_6_packs_existing_references() {
+    for_each_backend("migration_6", |db| async move {
+        let dir = if db.backend == "sqlite" {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        let key = |n: u64| {
+            let mut k: [u8; 20] = narherder::nix32::decode_array(&hash_for(n)).unwrap();
+            k.reverse();
+            k.to_vec()
+        };
+        raw_conn!(db, |c| {
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            for m in ["0001_initial", "0002_roots_gc", "0003_serving"] {
+                let sql =
+                    std::fs::read_to_string(format!("{root}/migrations/{dir}/{m}.sql")).unwrap();
+                sqlx::raw_sql(&sql).execute(&mut c).await.unwrap();
+            }
+            sqlx::raw_sql(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', '3'), \
+                 ('store_dir', '/nix/store'), ('bulk_load', '1')",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            for n in 1..=4u64 {
+                sqlx::query("INSERT INTO items (id, hash) VALUES ($1, $2)")
+                    .bind(n as i64)
+                    .bind(key(n))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            for n in 1..=3i64 {
+                sqlx::query(
+                    "INSERT INTO narinfos (id, item_id, name, text, nar_hash, nar_size, added_at) \
+                     VALUES ($1, $2, 'x', 'text', 'sha256:x', 1, 0)",
+                )
+                .bind(n + 10)
+                .bind(n)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            }
+            // 1 → {1, 2, 3}, 2 → {3, 4}; item 4 has no narinfo.
+            for (from, to) in [(11i64, 1i64), (11, 2), (11, 3), (12, 3), (12, 4)] {
+                sqlx::query("INSERT INTO refs (from_id, to_id) VALUES ($1, $2)")
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+        });
+        let store = db.open(&nix()).await;
+        let h = |ns: &[u64]| -> Vec<String> {
+            let s: BTreeSet<String> = ns.iter().map(|&n| hash_for(n)).collect();
+            s.into_iter().collect()
+        };
+        assert_eq!(
+            store.references(&hash_for(1)).await.unwrap(),
+            Some(h(&[1, 2, 3]))
+        );
+        assert_eq!(store.references(&hash_for(3)).await.unwrap(), Some(vec![]));
+        assert_eq!(store.closure(&hash_for(1)).await.unwrap(), h(&[1, 2, 3, 4]));
+        assert_eq!(store.referrers(&hash_for(3)).await.unwrap(), h(&[1, 2, 3]));
+        let info = store.counts().await.unwrap();
+        assert_eq!(info.references, 5);
+        assert!(!info.bulk_load);
+        assert_eq!(wrong_reference_counts(&store).await, 0);
+        store.close().await;
+        db
+    })
+    .await;
+}
