@@ -62,6 +62,7 @@ fn hash(i: u64) -> String {
 
 /// References of item `i` in a cache of `n`.
 fn refs_of(i: u64, n: u64, rng: &mut Rng) -> Vec<u64> {
+    store.end_bulk_load().await.expect("end bulk load");
     let gen_size = (n / GENERATIONS).max(1);
     let gen_start = (i / gen_size) * gen_size;
     let k = (1.609 + 2.0 * rng.normal()).exp().round() as u64;

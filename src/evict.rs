@@ -6,20 +6,13 @@
 //! in rounds, each one write transaction under the writers' lock:
 //!
 //! 1. candidates are stored narinfos that nothing but themselves
-//!    references (their item's reference count is 0), that no unexpired
-//!    root names, ordered never-requested first, then by last request time,
-//!    then by age (oldest added first); they are found once, with one pass
-//!    over the store, and kept in memory in that order;
+//!    references, that no unexpired root names, ordered never-requested
+//!    first, then by last request time, then by age (oldest added first);
 //! 2. the round takes candidates in that order until their nar files cover
 //!    what is still over the limit (at most [`EvictOptions::batch_size`]),
 //!    deletes them, and counts the nar files (distinct URLs) no narinfo
 //!    names any more;
-//! 3. their referents that became candidates join the queue (a query over
-//!    the round's referents only), so a round costs what it deletes.
-//!
-//! Each round checks its choice again inside its transaction (still stored,
-//! still unreferenced, still unrooted), so imports and new roots that
-//! arrive during an eviction are respected.
+//! 3. their referents may have become candidates for the next round.
 //!
 //! Because only unreferenced narinfos are deleted, and the check runs in
 //! the deleting transaction, the closure invariant holds at every commit,

@@ -14,9 +14,8 @@
 //! statistics for temporary tables and would otherwise scan `refs` or
 //! `nar_files` whole for a batch of a few rows.)
 //!
-//! One recursive statement (`WITH RECURSIVE … UNION …`; the recursive step
-//! unpacks each live narinfo's packed references with `json_each` on
-//! SQLite, `unnest` on PostgreSQL) writes the live set into a temporary table; one
+//! One recursive statement (`WITH RECURSIVE … UNION …`, the same text on
+//! SQLite and PostgreSQL) writes the live set into a temporary table; one
 //! plain anti-join then writes the dead set (old narinfos not live) into
 //! another. Nothing is walked node by node from Rust.
 //!
@@ -33,12 +32,6 @@
 //! > a narinfo is deleted only if no stored narinfo other than itself
 //! > references it, it is older than the grace cutoff, and no unexpired
 //! > root names it.
-//!
-//! "Nothing else references it" is one column read: each item carries the
-//! number of stored narinfos other than itself that reference it
-//! (`items.rc`, kept exact by every insertion and deletion in the same
-//! transaction; a bulk load defers the increments to its end, so GC refuses
-//! to start, and stops sweeping, while the store's bulk-load flag is set).
 //!
 //! Deleting a narinfo that nothing references cannot leave a dangling
 //! reference, so each committed batch preserves the invariant; by

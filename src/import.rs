@@ -57,10 +57,9 @@ impl ImportSource {
     }
 }
 
-/// Whether to import as a bulk load ([`Store::begin_bulk_load`]: the items'
-/// reference counts are added up in memory and written once at the end, and
-/// item ids are remembered instead of looked up again; garbage collection
-/// and eviction wait until it ends).
+/// Whether to import as a bulk load ([`Store::begin_bulk_load`]: the
+/// reverse-edge index is dropped during the import and rebuilt in one sort
+/// at its end, which makes large imports several times faster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BulkLoad {
     /// When the store holds no narinfo yet (the first, large import).
@@ -195,8 +194,8 @@ pub struct ImportReport {
     pub write_time: Duration,
     /// Narinfos that passed every check in a dry run (nothing written).
     pub checked: u64,
-    /// Part of [`ImportReport::elapsed`] spent ending the bulk load
-    /// (writing the reference counts).
+    /// Part of [`ImportReport::elapsed`] spent rebuilding the reverse-edge
+    /// index at the end of a bulk load.
     pub index_time: Duration,
 }
 
@@ -244,7 +243,7 @@ impl std::fmt::Display for ImportReport {
         if !self.index_time.is_zero() {
             write!(
                 f,
-                " (+{:.2} s ending the bulk load)",
+                " (+{:.2} s rebuilding the reverse index)",
                 self.index_time.as_secs_f64()
             )?;
         }

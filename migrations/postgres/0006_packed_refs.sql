@@ -20,14 +20,3 @@ DROP TABLE refs;
 
 -- The counts above are complete: an interrupted bulk load is finished.
 DELETE FROM meta WHERE key = 'bulk_load';
-
--- Rows are about 2 KB, so PostgreSQL compresses the text; lz4 costs a
--- fraction of the default pglz's CPU time (servers built without lz4 keep
--- pglz).
-DO $$
-BEGIN
-  ALTER TABLE narinfos ALTER COLUMN text SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-  NULL;
-END
-$$;

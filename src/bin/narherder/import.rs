@@ -32,8 +32,8 @@ pub struct Args {
     /// file, a Guix ACL (`/etc/guix/acl`) or a Nix key file.
     #[arg(long, value_name = "FILE")]
     key: Vec<PathBuf>,
-    /// Import as a bulk load (reference counts written once at the end; GC
-    /// and eviction wait meanwhile): `auto` does so when the store is empty.
+    /// Drop the reverse-edge index during the import and rebuild it at the
+    /// end: `auto` does so when the store is empty.
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
     bulk_load: String,
     /// Number of parser threads (default: one per core, at most 4).

@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
     );
     if c.bulk_load {
         println!(
-            "bulk load:   unfinished (reference counts incomplete; the next import recounts them)"
+            "bulk load:   unfinished (reverse-edge index missing; the next import rebuilds it)"
         );
     }
     if let Some(bytes) = c.database_bytes {
