@@ -62,7 +62,6 @@ fn hash(i: u64) -> String {
 
 /// References of item `i` in a cache of `n`.
 fn refs_of(i: u64, n: u64, rng: &mut Rng) -> Vec<u64> {
-    store.end_bulk_load().await.expect("end bulk load");
     let gen_size = (n / GENERATIONS).max(1);
     let gen_start = (i / gen_size) * gen_size;
     let k = (1.609 + 2.0 * rng.normal()).exp().round() as u64;
@@ -108,7 +107,6 @@ async fn build(store: &Store, n: u64) {
     let mut chunk = Vec::with_capacity(5000);
     let mut edges = 0u64;
     let mut degrees = Vec::with_capacity(n as usize);
-    store.begin_bulk_load().await.expect("begin bulk load");
     for i in 0..n {
         let refs = refs_of(i, n, &mut rng);
         edges += refs.len() as u64;
@@ -122,7 +120,6 @@ async fn build(store: &Store, n: u64) {
             chunk.clear();
         }
     }
-    store.end_bulk_load().await.expect("end bulk load");
     let gen_size = (n / GENERATIONS).max(1);
     for g in GENERATIONS - LIVE_GENERATIONS..GENERATIONS {
         let end = ((g + 1) * gen_size).min(n);
@@ -161,7 +158,7 @@ fn options() -> StoreOptions {
 
 /// The SQLite template of size `n` (built if missing).
 async fn sqlite_template(n: u64) -> PathBuf {
-    let path = bench_dir().join(format!("gc-{n}-v6.db"));
+    let path = bench_dir().join(format!("gc-{n}-v4.db"));
     if !path.exists() {
         let tmp = path.with_extension("building");
         let _ = std::fs::remove_file(&tmp);
@@ -200,7 +197,7 @@ fn with_database(admin: &str, name: &str) -> String {
 /// A fresh copy of the PostgreSQL template of size `n`.
 async fn postgres_copy(admin: &str, n: u64) -> String {
     let mut c = sqlx::PgConnection::connect(admin).await.expect("connect");
-    let template = format!("nh_gc_tpl_{n}_v6");
+    let template = format!("nh_gc_tpl_{n}_v4");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&template)
         .fetch_optional(&mut c)

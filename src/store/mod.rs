@@ -208,9 +208,6 @@ struct BulkState {
     recount: bool,
     /// Item id → increment, for the committed batches.
     pending: std::collections::HashMap<i64, i64>,
-    /// Hash key → item id of the items interned during the load (items are
-    /// never forgotten during a bulk load).
-    items: std::collections::HashMap<Key, i64, key::KeyHash>,
 }
 
 /// Evaluates `$body` with `$pool` bound to whichever pool the store has.
@@ -364,29 +361,25 @@ impl Store {
         // memory after the commit.
         macro_rules! body {
             ($tx:expr) => {{
-                // While the flag is this load's token it has been so since
-                // the load began, so no item has been forgotten (GC,
-                // eviction and pruning wait for bulk loads) and the
-                // remembered item ids are valid.
-                if let Some(b) = &writer.bulk {
-                    if bulk_flag!(&mut *$tx).await?.as_deref() != Some(b.token.as_str()) {
-                        // Someone else ended (or took over) the bulk load.
-                        writer.bulk = None;
+                let (out, deltas) = batch.apply(&mut *$tx, mode, now).await?;
+                let deferred = match &writer.bulk {
+                    Some(b) => bulk_flag!(&mut *$tx).await?.as_deref() == Some(b.token.as_str()),
+                    None => false,
+                };
+                if !deferred {
+                    // Someone else ended (or took over) the bulk load.
+                    writer.bulk = None;
+                    if !deltas.is_empty() {
+                        write::Bulk::adjust_rc(&mut *$tx, &deltas).await?;
                     }
-                }
-                let known = writer.bulk.as_ref().map(|b| &b.items);
-                let applied = batch.apply(&mut *$tx, mode, now, known).await?;
-                if writer.bulk.is_none() && !applied.deltas.is_empty() {
-                    write::Bulk::adjust_rc(&mut *$tx, &applied.deltas).await?;
                 }
                 $tx.commit().await?;
                 if let Some(b) = writer.bulk.as_mut() {
-                    for (id, d) in applied.deltas {
+                    for (id, d) in deltas {
                         *b.pending.entry(id).or_insert(0) += d;
                     }
-                    b.items.extend(applied.fresh);
                 }
-                Ok(applied.outcomes)
+                Ok(out)
             }};
         }
         match &self.backend {
@@ -645,7 +638,6 @@ impl Store {
                     token,
                     recount: flag.is_some(),
                     pending: std::collections::HashMap::new(),
-                    items: std::collections::HashMap::default(),
                 });
             }};
         }

@@ -69,16 +69,6 @@ pub(crate) trait Bulk {
     async fn insert_files(&mut self, rows: &[FileRow<'_>]) -> Result<()>;
 }
 
-/// What [`Batch::apply`] did and left to its caller.
-pub(crate) struct Applied {
-    /// Per narinfo, in input order.
-    pub outcomes: Vec<AddOutcome>,
-    /// `(item id, increment)` of the reference counts, by item id.
-    pub deltas: Vec<(i64, i64)>,
-    /// Keys interned by this call, with their new item ids.
-    pub fresh: Vec<(Key, i64)>,
-}
-
 /// Validated narinfos ready to write.
 pub(crate) struct Batch<'a> {
     narinfos: &'a [Narinfo],
@@ -183,49 +173,13 @@ impl<'a> Batch<'a> {
     /// Writes the batch on `conn` (inside the caller's transaction), except
     /// the reference-count increments of the inserted narinfos, which it
     /// returns as `(item id, delta)` pairs for the caller to apply.
-    ///
-    /// `known` (during a bulk load) maps hash keys to item ids already
-    /// interned; only the others are looked up. The keys interned by this
-    /// call are returned too, for the caller to remember once the
-    /// transaction has committed.
     pub(crate) async fn apply<C: Bulk>(
         &self,
         conn: &mut C,
         mode: AddMode,
         now: i64,
-        known: Option<&HashMap<Key, i64, KeyHash>>,
-    ) -> Result<Applied> {
-        let (ids, fresh) = match known {
-            None => (conn.intern(&self.keys).await?, Vec::new()),
-            Some(known) => {
-                let missing: Vec<Key> = self
-                    .keys
-                    .iter()
-                    .filter(|k| !known.contains_key(*k))
-                    .copied()
-                    .collect();
-                let new_ids = if missing.is_empty() {
-                    Vec::new()
-                } else {
-                    conn.intern(&missing).await?
-                };
-                if new_ids.len() != missing.len() {
-                    return Err(Error::Store(format!(
-                        "interning {} hashes returned {} ids",
-                        missing.len(),
-                        new_ids.len()
-                    )));
-                }
-                let fresh: Vec<(Key, i64)> = missing.into_iter().zip(new_ids).collect();
-                let local: HashMap<Key, i64, KeyHash> = fresh.iter().copied().collect();
-                let ids = self
-                    .keys
-                    .iter()
-                    .map(|k| known.get(k).or_else(|| local.get(k)).copied().unwrap_or(0))
-                    .collect();
-                (ids, fresh)
-            }
-        };
+    ) -> Result<(Vec<AddOutcome>, Vec<(i64, i64)>)> {
+        let ids = conn.intern(&self.keys).await?;
         if ids.len() != self.keys.len() {
             return Err(Error::Store(format!(
                 "interning {} hashes returned {} ids",
@@ -273,11 +227,7 @@ impl<'a> Batch<'a> {
             outcomes.push(outcome);
         }
         if chosen.is_empty() {
-            return Ok(Applied {
-                outcomes,
-                deltas: Vec::new(),
-                fresh,
-            });
+            return Ok((outcomes, Vec::new()));
         }
 
         if !to_delete.is_empty() {
@@ -337,11 +287,7 @@ impl<'a> Batch<'a> {
         }
         let mut deltas: Vec<(i64, i64)> = rc.into_iter().collect();
         deltas.sort_unstable();
-        Ok(Applied {
-            outcomes,
-            deltas,
-            fresh,
-        })
+        Ok((outcomes, deltas))
     }
 }
 
