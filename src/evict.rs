@@ -27,15 +27,14 @@
 //! it reports exactly what a real run would do at that moment (it holds the
 //! writers' lock meanwhile).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::dialect::on_conn;
-use crate::gc::{graph_sql, now_secs};
+use crate::gc::now_secs;
 use crate::store::{hash_key, key_hash, Store};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How to evict.
 #[derive(Debug, Clone)]
@@ -163,71 +162,31 @@ pub async fn usage_of(store: &Store, hash: &str) -> Result<Option<(i64, u64)>> {
 const TOTAL_SIZE: &str = "SELECT CAST(COALESCE(SUM(s), 0) AS BIGINT) FROM \
      (SELECT url, MAX(file_size) AS s FROM nar_files GROUP BY url) t";
 
-/// Eviction candidates with their nar file sizes and order keys: stored
-/// narinfos that nothing but themselves references (reference count 0)
-/// and that no root in force at `$1` names. `{FROM}` is the set searched,
-/// `{JOIN}` its join condition.
-const CANDIDATE_SELECT: &str = "SELECT n.id, \
+/// Candidates in eviction order, with their nar file sizes, their key and
+/// name (`$1` = now, `$2` = limit).
+const CANDIDATES: &str = "SELECT n.id, \
        CAST(COALESCE((SELECT SUM(f.file_size) FROM nar_files f WHERE f.narinfo_id = n.id), 0) AS BIGINT), \
-       COALESCE(u.last_requested, -1), n.added_at \
-     FROM {FROM} \
+       i.hash, n.name \
+     FROM narinfos n JOIN items i ON i.id = n.item_id \
      LEFT JOIN item_usage u ON u.item_id = n.item_id \
-     WHERE {JOIN} AND i.rc = 0 \
+     WHERE NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) \
        AND NOT EXISTS (SELECT 1 FROM root_items ri JOIN roots ro ON ro.id = ri.root_id \
-         WHERE ri.item_id = n.item_id AND (ro.expires_at IS NULL OR ro.expires_at > $1))";
-/// The whole store (once per eviction).
-const FROM_ALL: (&str, &str) = ("narinfos n CROSS JOIN items i", "i.id = n.item_id");
-/// The referents of the last batch (`ev_next` holds item ids).
-const FROM_NEXT: (&str, &str) = (
-    "ev_next x CROSS JOIN items i CROSS JOIN narinfos n",
-    "i.id = x.id AND n.item_id = i.id",
-);
+         WHERE ri.item_id = n.item_id AND (ro.expires_at IS NULL OR ro.expires_at > $1)) \
+     ORDER BY COALESCE(u.last_requested, -1), n.added_at, n.id LIMIT $2";
 
-fn candidates_sql((from, join): (&str, &str)) -> String {
-    CANDIDATE_SELECT
-        .replace("{FROM}", from)
-        .replace("{JOIN}", join)
-}
-
-/// Drops from the batch what is no longer a candidate (`$1` = now):
-/// deleted, referenced since (an import), or rooted since.
-const FILTER: &str = "DELETE FROM ev_batch WHERE NOT EXISTS (SELECT 1 FROM narinfos n \
-       CROSS JOIN items i WHERE n.id = ev_batch.id AND i.id = n.item_id AND i.rc = 0) \
-     OR EXISTS (SELECT 1 FROM narinfos m CROSS JOIN root_items ri CROSS JOIN roots ro \
-       WHERE m.id = ev_batch.id AND ri.item_id = m.item_id AND ro.id = ri.root_id \
-       AND (ro.expires_at IS NULL OR ro.expires_at > $1))";
-const BATCH_NAMES: &str = "SELECT b.id, i.hash, n.name FROM ev_batch b CROSS JOIN narinfos n \
-     CROSS JOIN items i WHERE n.id = b.id AND i.id = n.item_id";
 const BATCH_FILES: &str =
     "SELECT f.url, f.file_size FROM ev_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
-const BATCH_REFS: &str = "INSERT INTO ev_next (id) SELECT j.value FROM ev_batch b \
-     CROSS JOIN narinfos m CROSS JOIN EACH(m.refs, j) WHERE m.id = b.id \
-     UNION SELECT n.item_id FROM ev_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
-const UNCOUNT_REFS: &str = "UPDATE items SET rc = items.rc - x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM ev_batch b CROSS JOIN narinfos m \
-       CROSS JOIN EACH(m.refs, j) WHERE m.id = b.id AND j.value <> m.item_id \
-       GROUP BY j.value) AS x WHERE items.id = x.id";
+const BATCH_REFS: &str = "INSERT INTO ev_next (id) SELECT r.to_id FROM ev_batch b \
+     CROSS JOIN refs r WHERE r.from_id = b.id UNION SELECT n.item_id FROM ev_batch b \
+     CROSS JOIN narinfos n WHERE n.id = b.id";
+const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM ev_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM ev_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM ev_batch)";
 const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN (SELECT id FROM ev_next) \
-     AND rc = 0 AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id)";
+     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id) \
+     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = items.id)";
 const UNUSED_URLS: &str = "SELECT u.t FROM ev_urls u WHERE NOT EXISTS \
      (SELECT 1 FROM nar_files f WHERE f.url = u.t)";
-const BULK_LOADING: &str = "SELECT COUNT(*) FROM meta WHERE key = 'bulk_load'";
-
-/// A candidate: `(last request or -1, added at, narinfo id, nar bytes)`,
-/// ordered as eviction takes them.
-type Candidate = (i64, i64, i64, u64);
-
-/// Candidates in eviction order; a min-heap filled once from the whole
-/// store and then only with the referents each round frees.
-type Queue = BinaryHeap<Reverse<Candidate>>;
-
-fn push_candidates(queue: &mut Queue, rows: Vec<(i64, i64, i64, i64)>) {
-    for (id, size, last, added) in rows {
-        queue.push(Reverse((last, added, id, u64::try_from(size).unwrap_or(0))));
-    }
-}
 
 /// One round's outcome.
 struct Round {
@@ -237,15 +196,12 @@ struct Round {
     sample: Vec<String>,
 }
 
-/// Runs one eviction round on a connection inside a write transaction:
-/// first removes the previous round's freed nar files (`pending`) when
-/// `storage` is given, then deletes the `chosen` narinfos that are still
-/// candidates and queues the referents that became candidates. Written
-/// once, expanded per backend.
+/// Runs one eviction round on a connection inside a write transaction,
+/// first removing the previous round's freed nar files (`pending`) when
+/// `storage` is given. Written once, expanded per backend.
 macro_rules! round {
-    ($c:expr, $d:ident, $store:expr, $chosen:expr, $queue:expr, $pending:expr, $storage:expr, $removed:expr) => {{
+    ($c:expr, $d:ident, $store:expr, $excess:expr, $batch:expr, $pending:expr, $storage:expr, $removed:expr) => {{
         let c = $c;
-        let backend = $store.backend_name();
         if !$pending.is_empty() {
             sqlx::query(&$d::fill_texts_sql("ev_urls"))
                 .bind($d::texts_arg(&$pending))
@@ -270,95 +226,68 @@ macro_rules! round {
             bytes: 0,
             sample: Vec::new(),
         };
-        let chosen: &Vec<i64> = $chosen;
-        if !chosen.is_empty() {
-            sqlx::query(&$d::fill_ids_sql("ev_batch"))
-                .bind($d::ids_arg(chosen))
-                .execute(&mut *c)
-                .await?;
-            sqlx::query(FILTER)
+        if $excess > 0 {
+            let rows: Vec<(i64, i64, Vec<u8>, String)> = sqlx::query_as(CANDIDATES)
                 .bind(now_secs())
-                .execute(&mut *c)
-                .await?;
-            let names: Vec<(i64, Vec<u8>, String)> =
-                sqlx::query_as(BATCH_NAMES).fetch_all(&mut *c).await?;
-            let names: HashMap<i64, (Vec<u8>, String)> =
-                names.into_iter().map(|(id, k, n)| (id, (k, n))).collect();
-            for id in chosen {
-                if let Some((key, name)) = names.get(id) {
-                    out.sample
-                        .push(format!("{}/{}-{name}", $store.store_dir(), key_hash(key)?));
-                }
-            }
-            sqlx::query(&graph_sql(BATCH_REFS, backend))
-                .execute(&mut *c)
-                .await?;
-            let files: Vec<(String, Option<i64>)> =
-                sqlx::query_as(BATCH_FILES).fetch_all(&mut *c).await?;
-            sqlx::query(&graph_sql(UNCOUNT_REFS, backend))
-                .execute(&mut *c)
-                .await?;
-            sqlx::query(DELETE_FILES).execute(&mut *c).await?;
-            out.evicted = sqlx::query(DELETE_NARINFOS)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-            sqlx::query(PRUNE_ITEMS).execute(&mut *c).await?;
-            let freed: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&candidates_sql(FROM_NEXT))
-                .bind(now_secs())
+                .bind(i64::try_from($batch).unwrap_or(i64::MAX))
                 .fetch_all(&mut *c)
                 .await?;
-            push_candidates($queue, freed);
-            let mut sizes: HashMap<String, u64> = HashMap::new();
-            for (url, size) in files {
-                let e = sizes.entry(url).or_insert(0);
-                *e = (*e).max(size.map_or(0, |s| u64::try_from(s).unwrap_or(0)));
+            let mut chosen = Vec::new();
+            let mut covered: u64 = 0;
+            for (id, size, key, name) in rows {
+                if covered >= $excess {
+                    break;
+                }
+                covered = covered.saturating_add(u64::try_from(size).unwrap_or(0));
+                chosen.push(id);
+                out.sample
+                    .push(format!("{}/{}-{name}", $store.store_dir(), key_hash(&key)?));
             }
-            if !sizes.is_empty() {
-                let urls: Vec<String> = sizes.keys().cloned().collect();
-                sqlx::query(&$d::fill_texts_sql("ev_urls"))
-                    .bind($d::texts_arg(&urls))
+            if !chosen.is_empty() {
+                sqlx::query(&$d::fill_ids_sql("ev_batch"))
+                    .bind($d::ids_arg(&chosen))
                     .execute(&mut *c)
                     .await?;
-                out.gone = sqlx::query_scalar(UNUSED_URLS).fetch_all(&mut *c).await?;
-                sqlx::query("DELETE FROM ev_urls").execute(&mut *c).await?;
-                out.bytes = out
-                    .gone
-                    .iter()
-                    .map(|u| sizes.get(u).copied().unwrap_or(0))
-                    .sum();
+                sqlx::query(BATCH_REFS).execute(&mut *c).await?;
+                let files: Vec<(String, Option<i64>)> =
+                    sqlx::query_as(BATCH_FILES).fetch_all(&mut *c).await?;
+                sqlx::query(DELETE_REFS).execute(&mut *c).await?;
+                sqlx::query(DELETE_FILES).execute(&mut *c).await?;
+                out.evicted = sqlx::query(DELETE_NARINFOS)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                sqlx::query(PRUNE_ITEMS).execute(&mut *c).await?;
+                let mut sizes: HashMap<String, u64> = HashMap::new();
+                for (url, size) in files {
+                    let e = sizes.entry(url).or_insert(0);
+                    *e = (*e).max(size.map_or(0, |s| u64::try_from(s).unwrap_or(0)));
+                }
+                if !sizes.is_empty() {
+                    let urls: Vec<String> = sizes.keys().cloned().collect();
+                    sqlx::query(&$d::fill_texts_sql("ev_urls"))
+                        .bind($d::texts_arg(&urls))
+                        .execute(&mut *c)
+                        .await?;
+                    out.gone = sqlx::query_scalar(UNUSED_URLS).fetch_all(&mut *c).await?;
+                    sqlx::query("DELETE FROM ev_urls").execute(&mut *c).await?;
+                    out.bytes = out
+                        .gone
+                        .iter()
+                        .map(|u| sizes.get(u).copied().unwrap_or(0))
+                        .sum();
+                }
+                sqlx::query("DELETE FROM ev_batch").execute(&mut *c).await?;
+                sqlx::query("DELETE FROM ev_next").execute(&mut *c).await?;
             }
-            sqlx::query("DELETE FROM ev_batch").execute(&mut *c).await?;
-            sqlx::query("DELETE FROM ev_next").execute(&mut *c).await?;
         }
         out
     }};
 }
 
-/// Takes candidates off the queue, in order, until their nar files cover
-/// `excess` bytes or `batch` narinfos are taken.
-fn choose(queue: &mut Queue, excess: u64, batch: usize) -> Vec<i64> {
-    let mut chosen = Vec::new();
-    let mut covered: u64 = 0;
-    while covered < excess && chosen.len() < batch {
-        let Some(Reverse((_, _, id, size))) = queue.pop() else {
-            break;
-        };
-        covered = covered.saturating_add(size);
-        chosen.push(id);
-    }
-    chosen
-}
-
 /// Evicts until the nar files fit `options.max_size` (see the [module
 /// documentation](self)), calling `progress` with the report so far after
 /// each round.
-///
-/// The candidates are found with one pass over the store at the start;
-/// each round then checks its own choice again inside its transaction and
-/// adds only the referents it freed, so a round costs what it deletes, not
-/// the size of the store. Refuses to run during a bulk load (reference
-/// counts are incomplete until it ends).
 pub async fn evict(
     store: &Store,
     options: &EvictOptions,
@@ -375,16 +304,6 @@ pub async fn evict(
         ..EvictReport::default()
     };
     on_conn!(store, |conn, d| {
-        let bulk: i64 = sqlx::query_scalar(BULK_LOADING)
-            .fetch_one(&mut *conn)
-            .await?;
-        if bulk > 0 {
-            return Err(Error::InvalidArgument(
-                "a bulk load is in progress (or an import was interrupted): reference counts \
-                 are incomplete until it ends; rerun eviction after the import"
-                    .into(),
-            ));
-        }
         for t in ["ev_batch", "ev_next"] {
             sqlx::query(&d::temp_ids_ddl(t)).execute(&mut *conn).await?;
             sqlx::query(&format!("DELETE FROM {t}"))
@@ -400,14 +319,6 @@ pub async fn evict(
         let total: i64 = sqlx::query_scalar(TOTAL_SIZE).fetch_one(&mut *conn).await?;
         report.size_before = u64::try_from(total).unwrap_or(0);
         let mut size = report.size_before;
-        let mut queue: Queue = BinaryHeap::new();
-        if size > options.max_size {
-            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&candidates_sql(FROM_ALL))
-                .bind(now_secs())
-                .fetch_all(&mut *conn)
-                .await?;
-            push_candidates(&mut queue, rows);
-        }
         let mut pending: Vec<String> = Vec::new();
         let mut removed = 0u64;
         let absorb = |report: &mut EvictReport, r: Round, size: &mut u64| {
@@ -423,22 +334,22 @@ pub async fn evict(
             let mut tx = d::begin_write(&mut conn).await?;
             loop {
                 let excess = size.saturating_sub(options.max_size);
-                let chosen = choose(&mut queue, excess, batch);
                 let none: Option<&crate::storage::NarStorage> = None;
                 let r = round!(
                     &mut *tx,
                     d,
                     store,
-                    &chosen,
-                    &mut queue,
+                    excess,
+                    batch,
                     pending,
                     none,
                     &mut removed
                 );
+                let done = r.evicted == 0;
                 absorb(&mut report, r, &mut size);
                 report.size_after = size;
                 progress(&report);
-                if chosen.is_empty() {
+                if done {
                     break;
                 }
             }
@@ -448,28 +359,24 @@ pub async fn evict(
                 let excess = size.saturating_sub(options.max_size);
                 let _guard = store.lock_writes().await;
                 let mut tx = d::begin_write(&mut conn).await?;
-                let bulk: i64 = sqlx::query_scalar(BULK_LOADING).fetch_one(&mut *tx).await?;
-                if bulk > 0 {
-                    queue.clear();
-                }
-                let chosen = choose(&mut queue, excess, batch);
                 let r = round!(
                     &mut *tx,
                     d,
                     store,
-                    &chosen,
-                    &mut queue,
+                    excess,
+                    batch,
                     pending,
                     storage.as_ref(),
                     &mut removed
                 );
                 tx.commit().await?;
                 drop(_guard);
+                let done = r.evicted == 0;
                 pending = absorb(&mut report, r, &mut size);
                 report.files_removed = removed;
                 report.size_after = size;
                 progress(&report);
-                if chosen.is_empty() && pending.is_empty() {
+                if done && pending.is_empty() {
                     break;
                 }
             }

@@ -184,8 +184,7 @@ const ROOTS_IN_FORCE: &str =
     "SELECT COUNT(*) FROM roots WHERE expires_at IS NULL OR expires_at > $1";
 
 /// The mark: the closure of the unexpired roots' items (`$1` = now) and of
-/// the narinfos added since `$2`. (`EACH(col, alias)` unpacks a narinfo's
-/// references: see [`graph_sql`].)
+/// the narinfos added since `$2`.
 const MARK: &str = "INSERT INTO gc_live (id) \
      WITH RECURSIVE live(id) AS ( \
          SELECT ri.item_id FROM root_items ri JOIN roots r ON r.id = ri.root_id \
@@ -193,8 +192,8 @@ const MARK: &str = "INSERT INTO gc_live (id) \
        UNION \
          SELECT item_id FROM narinfos WHERE added_at >= $2 \
        UNION \
-         SELECT j.value FROM live l JOIN narinfos m ON m.item_id = l.id \
-         CROSS JOIN EACH(m.refs, j)) \
+         SELECT f.to_id FROM live l JOIN narinfos m ON m.item_id = l.id \
+         JOIN refs f ON f.from_id = m.id) \
      SELECT id FROM live";
 
 /// The dead set: narinfos added before `$1` that are not live.
@@ -217,13 +216,10 @@ const DEAD_FILES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(s), 0) AS BIGINT) F
 const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d CROSS JOIN narinfos n \
      CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id ORDER BY d.id LIMIT $1";
 
-/// Dead narinfos that nothing but themselves references (their item's
-/// reference count, which excludes self-references, is zero).
+/// Dead narinfos that nothing but themselves references.
 const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d CROSS JOIN narinfos n \
-     CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id AND i.rc = 0 ORDER BY d.id";
-
-/// Whether a bulk load is in progress (reference counts incomplete).
-const BULK_LOADING: &str = "SELECT COUNT(*) FROM meta WHERE key = 'bulk_load'";
+     WHERE n.id = d.id AND NOT EXISTS \
+     (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) ORDER BY d.id";
 
 /// Drops from the batch what must stay whatever its referrers: not stored
 /// any more, younger than the cutoff `$1`, or named by a root in force at
@@ -237,87 +233,49 @@ const FILTER_KEEP: &str = "DELETE FROM gc_batch WHERE \
 /// The referrer rule for a batch of candidates with no dependencies among
 /// them: drop any that something other than itself references.
 const FILTER_REFERENCED: &str = "DELETE FROM gc_batch WHERE EXISTS \
-     (SELECT 1 FROM narinfos n CROSS JOIN items i WHERE n.id = gc_batch.id \
-       AND i.id = n.item_id AND i.rc <> 0)";
+     (SELECT 1 FROM narinfos n CROSS JOIN refs r WHERE n.id = gc_batch.id \
+       AND r.to_id = n.item_id AND r.from_id <> n.id)";
 
 /// The referrer rule for a whole set at once (the final pass): drop every
-/// member that a narinfo outside the set references (its reference count
-/// exceeds the references from inside the set), and what those reach
-/// within the set.
-const FILTER_REACHED: &str = "WITH RECURSIVE inside(id, n) AS ( \
-         SELECT j.value, COUNT(*) FROM gc_batch b CROSS JOIN narinfos m \
-           CROSS JOIN EACH(m.refs, j) WHERE m.id = b.id AND j.value <> m.item_id \
-           GROUP BY j.value), \
-       keep(id) AS ( \
-         SELECT b.id FROM gc_batch b CROSS JOIN narinfos n CROSS JOIN items i \
-           WHERE n.id = b.id AND i.id = n.item_id \
-           AND i.rc > COALESCE((SELECT x.n FROM inside x WHERE x.id = n.item_id), 0) \
+/// member that a narinfo outside the set reaches.
+const FILTER_REACHED: &str = "WITH RECURSIVE keep(id) AS ( \
+         SELECT b.id FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id \
+           AND EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.item_id \
+             AND NOT EXISTS (SELECT 1 FROM gc_batch c WHERE c.id = r.from_id)) \
        UNION \
-         SELECT c.id FROM keep k JOIN narinfos kn ON kn.id = k.id \
-           CROSS JOIN EACH(kn.refs, j) JOIN narinfos m ON m.item_id = j.value \
-           JOIN gc_batch c ON c.id = m.id) \
+         SELECT m.id FROM keep k JOIN refs r ON r.from_id = k.id \
+           JOIN narinfos m ON m.item_id = r.to_id) \
      DELETE FROM gc_batch WHERE id IN (SELECT id FROM keep)";
 
 /// The items the batch's narinfos describe and reference (`gc_next`
 /// holds item ids).
-const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT j.value FROM gc_batch b \
-     CROSS JOIN narinfos m CROSS JOIN EACH(m.refs, j) WHERE m.id = b.id \
-     UNION SELECT n.item_id FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
+const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT r.to_id FROM gc_batch b \
+     CROSS JOIN refs r WHERE r.from_id = b.id UNION SELECT n.item_id FROM gc_batch b \
+     CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_STATS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
      FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_FILES: &str =
     "SELECT f.url, f.file_size FROM gc_batch b CROSS JOIN nar_files f WHERE f.narinfo_id = b.id";
-/// The batch's references stop counting.
-const UNCOUNT_REFS: &str = "UPDATE items SET rc = items.rc - x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM gc_batch b CROSS JOIN narinfos m \
-       CROSS JOIN EACH(m.refs, j) WHERE m.id = b.id AND j.value <> m.item_id \
-       GROUP BY j.value) AS x WHERE items.id = x.id";
+const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT id FROM gc_batch)";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id IN (SELECT id FROM gc_batch)";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT id FROM gc_batch)";
 /// Forgets the batch's items and its referents that no narinfo is and no
 /// narinfo references any more (rooted items stay: see the migration's
 /// trigger).
 const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN (SELECT id FROM gc_next) \
-     AND rc = 0 AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id)";
+     AND NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = items.id) \
+     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = items.id)";
 /// URLs among `gc_urls` that no stored narinfo names.
 const UNUSED_URLS: &str = "SELECT u.t FROM gc_urls u WHERE NOT EXISTS \
      (SELECT 1 FROM nar_files f WHERE f.url = u.t)";
 /// Dead referents of the batch that became unreferenced.
-const NEXT_READY: &str = "SELECT n.id FROM gc_next x CROSS JOIN items i \
-     CROSS JOIN narinfos n WHERE i.id = x.id AND i.rc = 0 AND n.item_id = x.id \
-     AND EXISTS (SELECT 1 FROM gc_dead d WHERE d.id = n.id) ORDER BY n.id";
+const NEXT_READY: &str = "SELECT n.id FROM gc_next x CROSS JOIN narinfos n \
+     WHERE n.item_id = x.id AND EXISTS (SELECT 1 FROM gc_dead d WHERE d.id = n.id) \
+     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = x.id AND r.from_id <> n.id) \
+     ORDER BY n.id";
 /// Dead narinfos still stored (for the final pass).
 const REMAINING: &str = "SELECT d.id FROM gc_dead d \
      WHERE EXISTS (SELECT 1 FROM narinfos n WHERE n.id = d.id) ORDER BY d.id";
-
-/// `sql` for a backend (`"sqlite"` or `"postgres"`, from
-/// [`Store::backend_name`]): each `EACH(col, alias)` becomes the table
-/// function that unpacks a narinfo's packed references into rows with a
-/// `value` column (`json_each` on SQLite, `unnest` on PostgreSQL).
-pub(crate) fn graph_sql(sql: &str, backend: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 32);
-    let mut rest = sql;
-    while let Some(at) = rest.find("EACH(") {
-        out.push_str(&rest[..at]);
-        let args = &rest[at + 5..];
-        let Some(close) = args.find(')') else {
-            out.push_str(&rest[at..]);
-            return out;
-        };
-        let (col, alias) = args[..close]
-            .split_once(',')
-            .unwrap_or((&args[..close], "j"));
-        let (col, alias) = (col.trim(), alias.trim());
-        if backend == "sqlite" {
-            out.push_str(&format!("json_each({col}) AS {alias}"));
-        } else {
-            out.push_str(&format!("LATERAL unnest({col}) AS {alias}(value)"));
-        }
-        rest = &args[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -353,17 +311,6 @@ pub async fn collect_garbage(
             .bind(now)
             .fetch_one(&mut *conn)
             .await?;
-        let bulk: i64 = sqlx::query_scalar(BULK_LOADING)
-            .fetch_one(&mut *conn)
-            .await?;
-        if bulk > 0 {
-            return Err(Error::InvalidArgument(
-                "a bulk load is in progress (or an import was interrupted): reference counts \
-                 are incomplete until it ends; rerun GC after the import (narherder import \
-                 with no new narinfos finishes an interrupted one)"
-                    .into(),
-            ));
-        }
         if in_force == 0 && !options.force {
             return Err(Error::InvalidArgument(
                 "no GC root is in force (there are none, or all have expired): a collection \
@@ -389,9 +336,7 @@ pub async fn collect_garbage(
             .await?;
 
         // Mark.
-        let backend = store.backend_name();
-        let sql = |s: &str| graph_sql(s, backend);
-        sqlx::query(&sql(MARK))
+        sqlx::query(MARK)
             .bind(now)
             .bind(cutoff)
             .execute(&mut *conn)
@@ -492,14 +437,6 @@ pub async fn collect_garbage(
                 // narinfos: a deep, narrow dead graph (a chain) still
                 // deletes a full batch per transaction.
                 let mut batch = batch;
-                // A bulk load begun since the mark defers reference counts:
-                // stop deleting (the dead left are reported as kept).
-                let bulk: i64 = sqlx::query_scalar(BULK_LOADING).fetch_one(&mut *tx).await?;
-                if bulk > 0 {
-                    batch.clear();
-                    queue.clear();
-                    final_pass_done = true;
-                }
                 let mut in_tx = 0usize;
                 while !batch.is_empty() {
                     let t0 = Instant::now();
@@ -514,17 +451,17 @@ pub async fn collect_garbage(
                         .execute(&mut *tx)
                         .await?;
                     let rule = if final_pass {
-                        sql(FILTER_REACHED)
+                        FILTER_REACHED
                     } else {
-                        FILTER_REFERENCED.to_string()
+                        FILTER_REFERENCED
                     };
-                    sqlx::query(&rule).execute(&mut *tx).await?;
-                    sqlx::query(&sql(BATCH_NEXT)).execute(&mut *tx).await?;
+                    sqlx::query(rule).execute(&mut *tx).await?;
+                    sqlx::query(BATCH_NEXT).execute(&mut *tx).await?;
                     let (count, nar): (i64, i64) =
                         sqlx::query_as(BATCH_STATS).fetch_one(&mut *tx).await?;
                     let files: Vec<(String, Option<i64>)> =
                         sqlx::query_as(BATCH_FILES).fetch_all(&mut *tx).await?;
-                    sqlx::query(&sql(UNCOUNT_REFS)).execute(&mut *tx).await?;
+                    sqlx::query(DELETE_REFS).execute(&mut *tx).await?;
                     sqlx::query(DELETE_FILES).execute(&mut *tx).await?;
                     sqlx::query(DELETE_NARINFOS).execute(&mut *tx).await?;
                     sqlx::query(PRUNE_ITEMS).execute(&mut *tx).await?;

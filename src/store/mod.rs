@@ -18,16 +18,15 @@
 //!
 //! Layout (see `migrations/`): `items` interns every hash part the store has
 //! heard of (stored narinfos and the items they reference, stored or not) as
-//! a 20-byte key with an integer id, and counts (`rc`) the stored narinfos
-//! other than the item itself that reference it; `narinfos` holds one row
-//! per narinfo (its id grows with every insertion; `item_id` says which item
-//! it describes) with the text, the fields and its references (`refs`: the
-//! referenced item ids packed in the row, a JSON array on SQLite and a
-//! `BIGINT[]` on PostgreSQL, unpacked by `json_each`/`unnest` in the
-//! recursive walks); `nar_files` the archives. Because new narinfo rows
-//! always get the next id, an import in any order appends to `narinfos` and
-//! `nar_files`; only `items` takes random writes (its hash index, and the
-//! reference counts, which [`Store::begin_bulk_load`] defers).
+//! a 20-byte key with an integer id; `narinfos` holds one row per narinfo
+//! (its id grows with every insertion; `item_id` says which item it
+//! describes) with the text and fields; `refs` holds the edges from a
+//! narinfo row to referenced item ids, clustered by narinfo so that a
+//! recursive walk reads a node's edges with one seek; `nar_files` the
+//! archives. Because new narinfo rows always get the next id, an import in
+//! any order appends to `narinfos`, `refs` and `nar_files`; only `items`'
+//! hash index and the reverse-edge index (`refs_to`, which
+//! [`Store::begin_bulk_load`] defers) take random inserts.
 //!
 //! Writes: SQLite writers take the database lock up front (`BEGIN
 //! IMMEDIATE`, busy timeout 5 s); PostgreSQL writers take a transaction-level
@@ -164,9 +163,8 @@ pub struct StoreInfo {
     /// Size of the database in bytes (SQLite: pages in use and free;
     /// PostgreSQL: `pg_database_size`).
     pub database_bytes: Option<u64>,
-    /// Whether a bulk load is in progress (or crashed): the items'
-    /// reference counts are then incomplete, and garbage collection,
-    /// eviction and [`Store::prune_items`] wait for its end. See
+    /// Whether a bulk load is in progress (or crashed): the reverse-edge
+    /// index is then absent and [`Store::referrers`] slow. See
     /// [`Store::begin_bulk_load`].
     pub bulk_load: bool,
 }
@@ -186,28 +184,8 @@ pub enum Backend {
 pub struct Store {
     backend: Backend,
     store_dir: String,
-    /// Serialises this process's writers (SQLite allows one at a time) and
-    /// holds the state of a bulk load this process started.
-    write_lock: Arc<tokio::sync::Mutex<Writer>>,
-}
-
-/// What a store's writers share.
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    bulk: Option<BulkState>,
-}
-
-/// A bulk load started by this process: the reference-count increments of
-/// its batches, added up in memory and written at its end.
-#[derive(Debug)]
-struct BulkState {
-    /// The value of the database's bulk-load flag while this load owns it.
-    token: String,
-    /// The flag was already set when this load began (a crashed or
-    /// concurrent one): the counts must be recomputed at the end.
-    recount: bool,
-    /// Item id → increment, for the committed batches.
-    pending: std::collections::HashMap<i64, i64>,
+    /// Serialises this process's writers (SQLite allows one at a time).
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Evaluates `$body` with `$pool` bound to whichever pool the store has.
@@ -220,18 +198,8 @@ macro_rules! on_pool {
     };
 }
 
-/// The value of the bulk-load flag (`Option<String>`), read on `$conn`
-/// (an open transaction of either backend).
-macro_rules! bulk_flag {
-    ($conn:expr) => {
-        sqlx::query_scalar::<_, String>($crate::store::schema::META_GET)
-            .bind($crate::store::sql::BULK_FLAG)
-            .fetch_optional($conn)
-    };
-}
-
 /// Shared SQL (both dialects agree).
-pub(crate) mod sql {
+mod sql {
     pub const GET: &str = "SELECT i.hash, n.name, n.text, n.nar_hash, n.nar_size, n.deriver, \
          n.system, n.ca, n.added_at FROM items i JOIN narinfos n ON n.item_id = i.id \
          WHERE i.hash = $1";
@@ -240,16 +208,43 @@ pub(crate) mod sql {
     pub const NAR_FILES: &str = "SELECT f.url, f.compression, f.file_size, f.file_hash \
          FROM items i JOIN narinfos n ON n.item_id = i.id JOIN nar_files f ON f.narinfo_id = n.id \
          WHERE i.hash = $1 ORDER BY f.idx";
+    pub const REFERENCES: &str = "SELECT t.hash FROM items i JOIN narinfos n ON n.item_id = i.id \
+         JOIN refs r ON r.from_id = n.id JOIN items t ON t.id = r.to_id WHERE i.hash = $1 \
+         ORDER BY t.hash";
     pub const HAS_NARINFO: &str =
         "SELECT COUNT(*) FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = $1";
     pub const LIST: &str = "SELECT i.hash, n.name FROM items i JOIN narinfos n \
          ON n.item_id = i.id WHERE i.hash > $1 ORDER BY i.hash LIMIT $2";
+    /// Items reachable from an item: through its narinfo (if stored) to the
+    /// items that narinfo references.
+    pub const CLOSURE: &str = "WITH RECURSIVE c(id) AS ( \
+           SELECT id FROM items WHERE hash = $1 \
+           UNION \
+           SELECT r.to_id FROM c JOIN narinfos n ON n.item_id = c.id \
+           JOIN refs r ON r.from_id = n.id) \
+         SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
+    /// Items from which an item is reachable (uses the reverse index). The
+    /// walk goes over narinfo ids, so each step looks a narinfo up once per
+    /// node, not once per edge; the item itself is added at the end.
+    pub const REFERRERS: &str = "WITH RECURSIVE c(nid) AS ( \
+           SELECT r.from_id FROM items i JOIN refs r ON r.to_id = i.id WHERE i.hash = $1 \
+           UNION \
+           SELECT r.from_id FROM c JOIN narinfos n ON n.id = c.nid \
+           JOIN refs r ON r.to_id = n.item_id) \
+         SELECT i.hash FROM ( \
+           SELECT n.item_id AS id FROM c JOIN narinfos n ON n.id = c.nid \
+           UNION SELECT id FROM items WHERE hash = $1) x \
+         JOIN items i ON i.id = x.id ORDER BY i.hash";
     pub const COUNTS: &str = "SELECT \
            (SELECT COUNT(*) FROM narinfos), \
+           (SELECT COUNT(*) FROM refs), \
            (SELECT COUNT(*) FROM nar_files), \
            (SELECT COUNT(*) FROM items), \
            (SELECT CAST(COALESCE(SUM(nar_size), 0) AS BIGINT) FROM narinfos), \
            (SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM nar_files)";
+    pub const DROP_REVERSE_INDEX: &str = "DROP INDEX IF EXISTS refs_to";
+    pub const CREATE_REVERSE_INDEX: &str =
+        "CREATE INDEX IF NOT EXISTS refs_to ON refs (to_id, from_id)";
     pub const BULK_FLAG: &str = "bulk_load";
     pub const NEXT_NARINFO_ID: &str =
         "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM narinfos";
@@ -292,13 +287,13 @@ impl Store {
         Ok(Store {
             backend,
             store_dir,
-            write_lock: Arc::new(tokio::sync::Mutex::new(Writer::default())),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
     /// Serialises this process's writers; modules that write with their own
     /// SQL hold it around each write transaction, as the store does.
-    pub(crate) async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, Writer> {
+    pub(crate) async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().await
     }
 
@@ -355,42 +350,20 @@ impl Store {
         }
         let batch = write::Batch::new(narinfos, &self.store_dir)?;
         let now = now_secs();
-        let mut writer = self.write_lock.lock().await;
-        // The reference-count increments are written now, or, while this
-        // process's bulk load still owns the database's flag, added up in
-        // memory after the commit.
-        macro_rules! body {
-            ($tx:expr) => {{
-                let (out, deltas) = batch.apply(&mut *$tx, mode, now).await?;
-                let deferred = match &writer.bulk {
-                    Some(b) => bulk_flag!(&mut *$tx).await?.as_deref() == Some(b.token.as_str()),
-                    None => false,
-                };
-                if !deferred {
-                    // Someone else ended (or took over) the bulk load.
-                    writer.bulk = None;
-                    if !deltas.is_empty() {
-                        write::Bulk::adjust_rc(&mut *$tx, &deltas).await?;
-                    }
-                }
-                $tx.commit().await?;
-                if let Some(b) = writer.bulk.as_mut() {
-                    for (id, d) in deltas {
-                        *b.pending.entry(id).or_insert(0) += d;
-                    }
-                }
-                Ok(out)
-            }};
-        }
+        let _guard = self.write_lock.lock().await;
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                body!(tx)
+                let out = batch.apply(&mut *tx, mode, now).await?;
+                tx.commit().await?;
+                Ok(out)
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 postgres::lock_writers(&mut tx).await?;
-                body!(tx)
+                let out = batch.apply(&mut *tx, mode, now).await?;
+                tx.commit().await?;
+                Ok(out)
             }
         }
     }
@@ -521,11 +494,7 @@ impl Store {
             return Ok(None);
         }
         let key = key::key(hash, "hash")?;
-        let sql = match self.backend {
-            Backend::Sqlite(_) => sqlite::REFERENCES,
-            Backend::Postgres(_) => postgres::REFERENCES,
-        };
-        self.hashes_query(sql, &key).await.map(Some)
+        self.hashes_query(sql::REFERENCES, &key).await.map(Some)
     }
 
     /// Removes the narinfo of a hash part (its references and nar files
@@ -564,29 +533,17 @@ impl Store {
     }
 
     /// Forgets hash parts that have no narinfo and that no narinfo
-    /// references any more; returns how many. Does nothing during a bulk
-    /// load (the reference counts are incomplete until its end).
+    /// references any more; returns how many.
     pub async fn prune_items(&self) -> Result<u64> {
         let _guard = self.write_lock.lock().await;
         Ok(match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                if bulk_flag!(&mut *tx).await?.is_some() {
-                    return Ok(0);
-                }
-                let n = sqlx::query(sqlite::PRUNE_ITEMS)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                n
-            }
+            Backend::Sqlite(pool) => sqlx::query(sqlite::PRUNE_ITEMS)
+                .execute(pool)
+                .await?
+                .rows_affected(),
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 postgres::lock_writers(&mut tx).await?;
-                if bulk_flag!(&mut *tx).await?.is_some() {
-                    return Ok(0);
-                }
                 let n = sqlx::query(postgres::PRUNE_ITEMS)
                     .execute(&mut *tx)
                     .await?
@@ -597,109 +554,63 @@ impl Store {
         })
     }
 
-    /// Starts a bulk load: until [`Store::end_bulk_load`], the items'
-    /// reference counts (`items.rc`, the one column the reverse direction of
-    /// the graph needs) are not updated per batch, which would be a random
-    /// write per referenced item, but added up in this process's memory and
-    /// written once at the end, in id order.
+    /// Starts a bulk load: drops the reverse-edge index, so that a large
+    /// import appends to every table and index except `items`' hash index
+    /// instead of inserting at random places (which, once the tables
+    /// outgrow the page cache, rewrites most pages at every commit). Until
+    /// [`Store::end_bulk_load`], [`Store::referrers`] scans every edge.
     ///
-    /// The state is recorded in the database; garbage collection, eviction
-    /// and [`Store::prune_items`] refuse to run (or stop) while it is set. A
-    /// bulk load interrupted by a crash, or ended by another process, stays
-    /// correct: whoever ends it finds the flag not (or no longer) its own
-    /// and recomputes every count from the stored references (a later
-    /// import, `narherder import` of nothing, does it). Idempotent: calling
-    /// it during this process's own bulk load does nothing.
+    /// The state is recorded in the database, so other processes opening
+    /// the store leave the index alone; a bulk load interrupted by a crash
+    /// stays in effect until `end_bulk_load` is called (a later import or
+    /// `narherder` maintenance does it). Idempotent.
     pub async fn begin_bulk_load(&self) -> Result<()> {
-        let mut writer = self.write_lock.lock().await;
-        let token = format!(
-            "{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        macro_rules! body {
-            ($tx:expr) => {{
-                let flag = bulk_flag!(&mut *$tx).await?;
-                if let (Some(b), Some(f)) = (&writer.bulk, &flag) {
-                    if *f == b.token {
-                        return Ok(());
-                    }
-                }
-                sqlx::query(schema::META_SET)
-                    .bind(sql::BULK_FLAG)
-                    .bind(&token)
-                    .execute(&mut *$tx)
-                    .await?;
-                $tx.commit().await?;
-                writer.bulk = Some(BulkState {
-                    token,
-                    recount: flag.is_some(),
-                    pending: std::collections::HashMap::new(),
-                });
-            }};
-        }
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                body!(tx);
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                postgres::lock_writers(&mut tx).await?;
-                body!(tx);
-            }
-        }
-        Ok(())
+        self.ddl(&[sql::DROP_REVERSE_INDEX], Some("1")).await
     }
 
-    /// Ends a bulk load: writes the reference counts this process added up
-    /// (or, for a bulk load that is not this process's own, recomputes them
-    /// all) and clears the flag, in one transaction. Idempotent, and
-    /// harmless without a bulk load.
+    /// Ends a bulk load: rebuilds the reverse-edge index in one sort and
+    /// clears the flag. Idempotent, and harmless without a bulk load.
     pub async fn end_bulk_load(&self) -> Result<()> {
-        let mut writer = self.write_lock.lock().await;
-        let mine = writer.bulk.take();
+        self.ddl(&[sql::CREATE_REVERSE_INDEX], None).await
+    }
+
+    /// Runs DDL statements and sets (`Some`) or clears the bulk-load flag,
+    /// in one writing transaction.
+    async fn ddl(&self, statements: &[&str], flag: Option<&str>) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
         macro_rules! body {
-            ($tx:expr, $recount:expr) => {{
-                let flag = bulk_flag!(&mut *$tx).await?;
-                let Some(flag) = flag else {
-                    // Ended by someone else, who counted our batches.
-                    return Ok(());
-                };
-                match mine {
-                    Some(b) if b.token == flag && !b.recount => {
-                        let mut deltas: Vec<(i64, i64)> =
-                            b.pending.into_iter().filter(|d| d.1 != 0).collect();
-                        deltas.sort_unstable();
-                        for chunk in deltas.chunks(100_000) {
-                            write::Bulk::adjust_rc(&mut *$tx, chunk).await?;
-                        }
+            ($tx:expr) => {{
+                for s in statements {
+                    sqlx::query(s).execute(&mut *$tx).await?;
+                }
+                match flag {
+                    Some(v) => {
+                        sqlx::query(schema::META_SET)
+                            .bind(sql::BULK_FLAG)
+                            .bind(v)
+                            .execute(&mut *$tx)
+                            .await?;
                     }
-                    _ => {
-                        for s in $recount {
-                            sqlx::query(s).execute(&mut *$tx).await?;
-                        }
+                    None => {
+                        sqlx::query("DELETE FROM meta WHERE key = $1")
+                            .bind(sql::BULK_FLAG)
+                            .execute(&mut *$tx)
+                            .await?;
                     }
                 }
-                sqlx::query("DELETE FROM meta WHERE key = $1")
-                    .bind(sql::BULK_FLAG)
-                    .execute(&mut *$tx)
-                    .await?;
-                $tx.commit().await?;
             }};
         }
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                body!(tx, sqlite::RECOUNT);
+                body!(tx);
+                tx.commit().await?;
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 postgres::lock_writers(&mut tx).await?;
-                body!(tx, postgres::RECOUNT);
+                body!(tx);
+                tx.commit().await?;
             }
         }
         Ok(())
@@ -754,25 +665,14 @@ impl Store {
     /// empty list.
     pub async fn closure(&self, hash: &str) -> Result<Vec<String>> {
         let key = key::key(hash, "closure of")?;
-        let sql = match self.backend {
-            Backend::Sqlite(_) => sqlite::CLOSURE,
-            Backend::Postgres(_) => postgres::CLOSURE,
-        };
-        self.hashes_query(sql, &key).await
+        self.hashes_query(sql::CLOSURE, &key).await
     }
 
     /// The referrers closure of an item: itself and every stored item from
-    /// which it is reachable, sorted, in one recursive statement. The store
-    /// keeps no reverse-edge index, so this costs one pass over all stored
-    /// references (seconds on a million narinfos); the serving, GC and
-    /// eviction paths never need it.
+    /// which it is reachable, sorted, in one recursive statement.
     pub async fn referrers(&self, hash: &str) -> Result<Vec<String>> {
         let key = key::key(hash, "referrers of")?;
-        let sql = match self.backend {
-            Backend::Sqlite(_) => sqlite::REFERRERS,
-            Backend::Postgres(_) => postgres::REFERRERS,
-        };
-        self.hashes_query(sql, &key).await
+        self.hashes_query(sql::REFERRERS, &key).await
     }
 
     async fn hashes_query(&self, sql: &str, key: &Key) -> Result<Vec<String>> {
@@ -784,14 +684,10 @@ impl Store {
 
     /// Counts and sizes.
     pub async fn counts(&self) -> Result<StoreInfo> {
-        type Row = (i64, i64, i64, i64, i64);
-        let (row, refs, bytes, bulk): (Row, i64, Option<i64>, Option<String>) = match &self.backend
-        {
+        type Row = (i64, i64, i64, i64, i64, i64);
+        let (row, bytes, bulk): (Row, Option<i64>, Option<String>) = match &self.backend {
             Backend::Sqlite(pool) => (
                 sqlx::query_as(sql::COUNTS).fetch_one(pool).await?,
-                sqlx::query_scalar(sqlite::COUNT_REFS)
-                    .fetch_one(pool)
-                    .await?,
                 sqlx::query_scalar(sqlite::DATABASE_BYTES)
                     .fetch_optional(pool)
                     .await?,
@@ -802,9 +698,6 @@ impl Store {
             ),
             Backend::Postgres(pool) => (
                 sqlx::query_as(sql::COUNTS).fetch_one(pool).await?,
-                sqlx::query_scalar(postgres::COUNT_REFS)
-                    .fetch_one(pool)
-                    .await?,
                 sqlx::query_scalar(postgres::DATABASE_BYTES)
                     .fetch_optional(pool)
                     .await?,
@@ -816,11 +709,11 @@ impl Store {
         };
         Ok(StoreInfo {
             narinfos: to_u64(row.0, "count")?,
-            references: to_u64(refs, "count")?,
-            nar_files: to_u64(row.1, "count")?,
-            items: to_u64(row.2, "count")?,
-            total_nar_size: to_u64(row.3, "size")?,
-            total_file_size: to_u64(row.4, "size")?,
+            references: to_u64(row.1, "count")?,
+            nar_files: to_u64(row.2, "count")?,
+            items: to_u64(row.3, "count")?,
+            total_nar_size: to_u64(row.4, "size")?,
+            total_file_size: to_u64(row.5, "size")?,
             database_bytes: bytes.and_then(|b| u64::try_from(b).ok()),
             bulk_load: bulk.is_some(),
         })

@@ -19,45 +19,9 @@ use crate::{Error, Result};
 pub(crate) const DATABASE_BYTES: &str = "SELECT pg_database_size(current_database())";
 
 /// Forgets unreferenced items without a narinfo (anti-joins).
-pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items i WHERE i.rc = 0 AND \
-     NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = i.id)";
-
-/// The referenced items of a narinfo (`$1` = its hash key), sorted.
-pub(crate) const REFERENCES: &str = "SELECT t.hash FROM items i \
-     JOIN narinfos n ON n.item_id = i.id CROSS JOIN LATERAL unnest(n.refs) AS j(value) \
-     JOIN items t ON t.id = j.value WHERE i.hash = $1 ORDER BY t.hash";
-
-/// Items reachable from an item: through its narinfo (if stored) to the
-/// items that narinfo references.
-pub(crate) const CLOSURE: &str = "WITH RECURSIVE c(id) AS ( \
-       SELECT id FROM items WHERE hash = $1 \
-       UNION \
-       SELECT j.value FROM c JOIN narinfos n ON n.item_id = c.id \
-       CROSS JOIN LATERAL unnest(n.refs) AS j(value)) \
-     SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-
-/// Items from which an item is reachable, the item included: the reversed
-/// edges are materialised once per statement (no reverse-edge index).
-pub(crate) const REFERRERS: &str = "WITH RECURSIVE e(to_id, from_id) AS MATERIALIZED ( \
-       SELECT j.value, n.item_id FROM narinfos n CROSS JOIN LATERAL unnest(n.refs) AS j(value)), \
-     c(id) AS ( \
-       SELECT id FROM items WHERE hash = $1 \
-       UNION \
-       SELECT e.from_id FROM c JOIN e ON e.to_id = c.id) \
-     SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-
-/// Number of reference edges.
-pub(crate) const COUNT_REFS: &str =
-    "SELECT CAST(COALESCE(SUM(cardinality(refs)), 0) AS BIGINT) FROM narinfos";
-
-/// Recomputes every item's reference count from the narinfos.
-pub(crate) const RECOUNT: &[&str] = &[
-    "UPDATE items SET rc = 0 WHERE rc <> 0",
-    "UPDATE items i SET rc = x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM narinfos m \
-       CROSS JOIN LATERAL unnest(m.refs) AS j(value) \
-       WHERE j.value <> m.item_id GROUP BY j.value) AS x WHERE i.id = x.id",
-];
+pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items i WHERE \
+     NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = i.id) AND \
+     NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = i.id)";
 
 /// Advisory lock key taken by every writing transaction ("narherd").
 const WRITER_LOCK: i64 = 0x006e_6172_6865_7264;
@@ -90,21 +54,6 @@ pub(crate) async fn lock_writers(tx: &mut Transaction<'_, Postgres>) -> Result<(
     Ok(())
 }
 
-/// `[1,2,…]`
-fn json_ints(ids: &[i64]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(ids.len() * 8 + 2);
-    s.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, "{id}");
-    }
-    s.push(']');
-    s
-}
-
 fn key_slices(keys: &[Key]) -> Vec<&[u8]> {
     keys.iter().map(|k| &k[..]).collect()
 }
@@ -122,23 +71,15 @@ const INTERN_SELECT: &str = "SELECT j.ord, i.id FROM UNNEST($1::bytea[]) WITH OR
 const NARINFO_IDS: &str =
     "SELECT n.id FROM items i JOIN narinfos n ON n.item_id = i.id WHERE i.hash = ANY($1::bytea[])";
 const STORED_OF: &str = "SELECT item_id, id, text FROM narinfos WHERE item_id = ANY($1::int8[])";
-const UNCOUNT_REFS: &str = "UPDATE items i SET rc = i.rc - x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM narinfos m \
-       CROSS JOIN LATERAL unnest(m.refs) AS j(value) \
-       WHERE m.id = ANY($1::int8[]) AND j.value <> m.item_id GROUP BY j.value) AS x \
-     WHERE i.id = x.id";
+const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id = ANY($1::int8[])";
 const DELETE_FILES: &str = "DELETE FROM nar_files WHERE narinfo_id = ANY($1::int8[])";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id = ANY($1::int8[])";
 const INSERT_NARINFOS: &str = "INSERT INTO narinfos \
-     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at, refs) \
-     SELECT u.id, u.item_id, u.name, u.text, u.nar_hash, u.nar_size, u.deriver, u.system, \
-     u.ca, u.added_at, COALESCE(( \
-       SELECT array_agg(x::bigint) FROM json_array_elements_text(u.refs::json) AS x), '{}') \
-     FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-     $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[]) \
-     AS u(id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at, refs)";
-const ADJUST_RC: &str = "UPDATE items i SET rc = i.rc + d.n \
-     FROM UNNEST($1::int8[], $2::int8[]) AS d(id, n) WHERE i.id = d.id";
+     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at) \
+     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+     $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[])";
+const INSERT_REFS: &str =
+    "INSERT INTO refs (from_id, to_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])";
 const INSERT_FILES: &str = "INSERT INTO nar_files \
      (narinfo_id, idx, url, compression, file_size, file_hash) \
      SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::text[], $4::text[], $5::int8[], \
@@ -201,7 +142,7 @@ impl Bulk for PgConnection {
     }
 
     async fn delete_narinfos(&mut self, ids: &[i64]) -> Result<u64> {
-        sqlx::query(UNCOUNT_REFS)
+        sqlx::query(DELETE_REFS)
             .bind(ids)
             .execute(&mut *self)
             .await?;
@@ -228,9 +169,6 @@ impl Bulk for PgConnection {
         let derivers: Vec<Option<&str>> = rows.iter().map(|r| r.deriver).collect();
         let systems: Vec<Option<&str>> = rows.iter().map(|r| r.system).collect();
         let cas: Vec<Option<&str>> = rows.iter().map(|r| r.ca).collect();
-        // A two-dimensional array cannot be ragged: each row's references
-        // travel as a JSON array, unpacked by the statement.
-        let refs: Vec<String> = rows.iter().map(|r| json_ints(&r.refs)).collect();
         sqlx::query(INSERT_NARINFOS)
             .bind(&ids)
             .bind(&item_ids)
@@ -242,18 +180,17 @@ impl Bulk for PgConnection {
             .bind(&systems)
             .bind(&cas)
             .bind(&added)
-            .bind(&refs)
             .execute(&mut *self)
             .await?;
         Ok(())
     }
 
-    async fn adjust_rc(&mut self, deltas: &[(i64, i64)]) -> Result<()> {
-        let ids: Vec<i64> = deltas.iter().map(|d| d.0).collect();
-        let n: Vec<i64> = deltas.iter().map(|d| d.1).collect();
-        sqlx::query(ADJUST_RC)
-            .bind(&ids)
-            .bind(&n)
+    async fn insert_refs(&mut self, edges: &[(i64, i64)]) -> Result<()> {
+        let from: Vec<i64> = edges.iter().map(|e| e.0).collect();
+        let to: Vec<i64> = edges.iter().map(|e| e.1).collect();
+        sqlx::query(INSERT_REFS)
+            .bind(&from)
+            .bind(&to)
             .execute(&mut *self)
             .await?;
         Ok(())

@@ -13,7 +13,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this narherder writes (the last migration's).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// SQLite migrations, in order.
 pub(crate) const SQLITE: &[Migration] = &[
@@ -28,10 +28,6 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/sqlite/0003_serving.sql"),
-    },
-    Migration {
-        version: 6,
-        sql: include_str!("../../migrations/sqlite/0006_packed_refs.sql"),
     },
 ];
 
@@ -48,10 +44,6 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/postgres/0003_serving.sql"),
-    },
-    Migration {
-        version: 6,
-        sql: include_str!("../../migrations/postgres/0006_packed_refs.sql"),
     },
 ];
 
@@ -153,6 +145,17 @@ macro_rules! migrate {
             sqlx::query(s::META_SET)
                 .bind("store_dir")
                 .bind(&dir)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        // Outside a bulk load the reverse-edge index must exist (a no-op
+        // when it does).
+        let bulk: Option<String> = sqlx::query_scalar(s::META_GET)
+            .bind($crate::store::sql::BULK_FLAG)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if bulk.is_none() {
+            sqlx::query($crate::store::sql::CREATE_REVERSE_INDEX)
                 .execute(&mut *$tx)
                 .await?;
         }

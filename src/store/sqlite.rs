@@ -25,47 +25,11 @@ use crate::{Error, Result};
 pub(crate) const DATABASE_BYTES: &str =
     "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s";
 
-/// Forgets unreferenced items without a narinfo.
-pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items WHERE rc = 0 AND \
-     id NOT IN (SELECT item_id FROM narinfos)";
-
-/// The referenced items of a narinfo (`$1` = its hash key), sorted.
-pub(crate) const REFERENCES: &str = "SELECT t.hash FROM items i \
-     JOIN narinfos n ON n.item_id = i.id CROSS JOIN json_each(n.refs) j \
-     JOIN items t ON t.id = j.value WHERE i.hash = $1 ORDER BY t.hash";
-
-/// Items reachable from an item: through its narinfo (if stored) to the
-/// items that narinfo references.
-pub(crate) const CLOSURE: &str = "WITH RECURSIVE c(id) AS ( \
-       SELECT id FROM items WHERE hash = $1 \
-       UNION \
-       SELECT j.value FROM c JOIN narinfos n ON n.item_id = c.id \
-       CROSS JOIN json_each(n.refs) j) \
-     SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-
-/// Items from which an item is reachable, the item included. There is no
-/// reverse-edge index: the statement materialises the reversed edges once
-/// (SQLite indexes the materialised table for the recursive step), so it
-/// costs one pass over every stored narinfo's references.
-pub(crate) const REFERRERS: &str = "WITH RECURSIVE e(to_id, from_id) AS MATERIALIZED ( \
-       SELECT j.value, n.item_id FROM narinfos n CROSS JOIN json_each(n.refs) j), \
-     c(id) AS ( \
-       SELECT id FROM items WHERE hash = $1 \
-       UNION \
-       SELECT e.from_id FROM c JOIN e ON e.to_id = c.id) \
-     SELECT i.hash FROM c JOIN items i ON i.id = c.id ORDER BY i.hash";
-
-/// Number of reference edges.
-pub(crate) const COUNT_REFS: &str =
-    "SELECT CAST(COALESCE(SUM(json_array_length(refs)), 0) AS BIGINT) FROM narinfos";
-
-/// Recomputes every item's reference count from the narinfos.
-pub(crate) const RECOUNT: &[&str] = &[
-    "UPDATE items SET rc = 0 WHERE rc <> 0",
-    "UPDATE items SET rc = x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM narinfos m CROSS JOIN json_each(m.refs) j \
-       WHERE j.value <> m.item_id GROUP BY j.value) AS x WHERE items.id = x.id",
-];
+/// Forgets unreferenced items without a narinfo. `NOT IN` builds each
+/// list once (no per-item probe of the reverse index, absent during a bulk
+/// load).
+pub(crate) const PRUNE_ITEMS: &str = "DELETE FROM items WHERE \
+     id NOT IN (SELECT item_id FROM narinfos) AND id NOT IN (SELECT to_id FROM refs)";
 
 /// Largest memory map of the database file (address space, not memory).
 const MMAP_BYTES: u64 = 1 << 32;
@@ -213,17 +177,13 @@ const NARINFO_IDS: &str = "SELECT n.id FROM json_each($1) j CROSS JOIN items i \
      CROSS JOIN narinfos n WHERE i.hash = unhex(j.value) AND n.item_id = i.id";
 const STORED_OF: &str = "SELECT n.item_id, n.id, n.text FROM json_each($1) j \
      CROSS JOIN narinfos n WHERE n.item_id = j.value";
-const UNCOUNT_REFS: &str = "UPDATE items SET rc = rc - x.n FROM ( \
-       SELECT j.value AS id, COUNT(*) AS n FROM json_each($1) d CROSS JOIN narinfos m \
-       CROSS JOIN json_each(m.refs) j WHERE m.id = d.value AND j.value <> m.item_id \
-       GROUP BY j.value) AS x WHERE items.id = x.id";
+const DELETE_REFS: &str = "DELETE FROM refs WHERE from_id IN (SELECT value FROM json_each($1))";
 const DELETE_FILES: &str =
     "DELETE FROM nar_files WHERE narinfo_id IN (SELECT value FROM json_each($1))";
 const DELETE_NARINFOS: &str = "DELETE FROM narinfos WHERE id IN (SELECT value FROM json_each($1))";
 const INSERT_NARINFOS: &str = "INSERT INTO narinfos \
-     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at, refs)";
-const ADJUST_RC_HEAD: &str = "UPDATE items SET rc = rc + v.column2 FROM (";
-const ADJUST_RC_TAIL: &str = ") AS v WHERE items.id = v.column1";
+     (id, item_id, name, text, nar_hash, nar_size, deriver, system, ca, added_at)";
+const INSERT_REFS: &str = "INSERT INTO refs (from_id, to_id)";
 const INSERT_FILES: &str =
     "INSERT INTO nar_files (narinfo_id, idx, url, compression, file_size, file_hash)";
 const GET_MANY: &str = "SELECT j.key, i.hash, n.name, n.text, n.nar_hash, n.nar_size, \
@@ -284,7 +244,7 @@ impl Bulk for SqliteConnection {
 
     async fn delete_narinfos(&mut self, ids: &[i64]) -> Result<u64> {
         let json = json_ints(ids);
-        sqlx::query(UNCOUNT_REFS)
+        sqlx::query(DELETE_REFS)
             .bind(&json)
             .execute(&mut *self)
             .await?;
@@ -300,10 +260,8 @@ impl Bulk for SqliteConnection {
     }
 
     async fn insert_narinfos(&mut self, rows: &[NarinfoRow<'_>]) -> Result<()> {
-        let refs: Vec<String> = rows.iter().map(|r| json_ints(&r.refs)).collect();
-        let mut refs = refs.iter();
-        for chunk in rows.chunks(MAX_BINDS / 11) {
-            let sql = values_sql(INSERT_NARINFOS, 11, chunk.len());
+        for chunk in rows.chunks(MAX_BINDS / 10) {
+            let sql = values_sql(INSERT_NARINFOS, 10, chunk.len());
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
@@ -316,21 +274,19 @@ impl Bulk for SqliteConnection {
                     .bind(r.deriver)
                     .bind(r.system)
                     .bind(r.ca)
-                    .bind(r.added_at)
-                    .bind(refs.next().map(String::as_str).unwrap_or("[]"));
+                    .bind(r.added_at);
             }
             q.execute(&mut *self).await?;
         }
         Ok(())
     }
 
-    async fn adjust_rc(&mut self, deltas: &[(i64, i64)]) -> Result<()> {
-        for chunk in deltas.chunks(MAX_BINDS / 2) {
-            let mut sql = values_sql(ADJUST_RC_HEAD, 2, chunk.len());
-            sql.push_str(ADJUST_RC_TAIL);
+    async fn insert_refs(&mut self, edges: &[(i64, i64)]) -> Result<()> {
+        for chunk in edges.chunks(MAX_BINDS / 2) {
+            let sql = values_sql(INSERT_REFS, 2, chunk.len());
             let mut q = sqlx::query(&sql);
-            for &(id, delta) in chunk {
-                q = q.bind(id).bind(delta);
+            for &(from, to) in chunk {
+                q = q.bind(from).bind(to);
             }
             q.execute(&mut *self).await?;
         }

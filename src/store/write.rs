@@ -3,17 +3,10 @@
 //! [`Batch`] validates a slice of narinfos and interns their hash parts;
 //! [`Batch::apply`] decides per narinfo (insert, no-op, replace, conflict)
 //! and writes through [`Bulk`], which each backend implements with
-//! set-at-a-time statements (SQLite: multi-row `VALUES`; PostgreSQL: one
-//! array parameter per column), so a batch of thousands of narinfos costs a
-//! handful of statements.
-//!
-//! References travel inside the narinfo row (the referenced item ids, a
-//! JSON array on SQLite, a `BIGINT[]` on PostgreSQL); the reverse direction
-//! is kept as a count per item (`items.rc`: stored narinfos other than the
-//! item itself that reference it). [`Batch::apply`] returns the count
-//! changes of the narinfos it inserts, which the caller writes at once or,
-//! during a bulk load, adds up in memory until its end; deletions decrement
-//! the counts in the same statement set that removes the rows.
+//! set-at-a-time statements (SQLite: one JSON parameter per statement;
+//! PostgreSQL: one array parameter per column), so a batch of thousands of
+//! narinfos costs a handful of statements and no bind-parameter limit
+//! applies.
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,8 +26,6 @@ pub(crate) struct NarinfoRow<'a> {
     pub system: Option<&'a str>,
     pub ca: Option<&'a str>,
     pub added_at: i64,
-    /// Referenced item ids, ascending and distinct.
-    pub refs: Vec<i64>,
 }
 
 /// A `nar_files` row to insert.
@@ -58,13 +49,13 @@ pub(crate) trait Bulk {
     async fn stored_of(&mut self, item_ids: &[i64]) -> Result<Vec<(i64, i64, String)>>;
     /// One more than the largest `narinfos.id` (the writer holds the lock).
     async fn next_narinfo_id(&mut self) -> Result<i64>;
-    /// Deletes narinfos (by `narinfos.id`) with their files, decrementing
-    /// the reference counts of what they referenced; returns how many.
+    /// Deletes narinfos (by `narinfos.id`) with their edges and files;
+    /// returns how many.
     async fn delete_narinfos(&mut self, ids: &[i64]) -> Result<u64>;
-    /// Inserts narinfo rows (with their references).
+    /// Inserts narinfo rows.
     async fn insert_narinfos(&mut self, rows: &[NarinfoRow<'_>]) -> Result<()>;
-    /// Adds `(item id, delta)` to the items' reference counts.
-    async fn adjust_rc(&mut self, deltas: &[(i64, i64)]) -> Result<()>;
+    /// Inserts reference edges.
+    async fn insert_refs(&mut self, edges: &[(i64, i64)]) -> Result<()>;
     /// Inserts nar file rows.
     async fn insert_files(&mut self, rows: &[FileRow<'_>]) -> Result<()>;
 }
@@ -170,15 +161,13 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Writes the batch on `conn` (inside the caller's transaction), except
-    /// the reference-count increments of the inserted narinfos, which it
-    /// returns as `(item id, delta)` pairs for the caller to apply.
+    /// Writes the batch on `conn` (inside the caller's transaction).
     pub(crate) async fn apply<C: Bulk>(
         &self,
         conn: &mut C,
         mode: AddMode,
         now: i64,
-    ) -> Result<(Vec<AddOutcome>, Vec<(i64, i64)>)> {
+    ) -> Result<Vec<AddOutcome>> {
         let ids = conn.intern(&self.keys).await?;
         if ids.len() != self.keys.len() {
             return Err(Error::Store(format!(
@@ -227,7 +216,7 @@ impl<'a> Batch<'a> {
             outcomes.push(outcome);
         }
         if chosen.is_empty() {
-            return Ok((outcomes, Vec::new()));
+            return Ok(outcomes);
         }
 
         if !to_delete.is_empty() {
@@ -241,19 +230,11 @@ impl<'a> Batch<'a> {
         order.sort_unstable();
         let first_id = conn.next_narinfo_id().await?;
         let mut rows = Vec::with_capacity(order.len());
-        let mut rc: HashMap<i64, i64> = HashMap::new();
+        let mut edges = Vec::new();
         let mut files = Vec::new();
         for (k, &(i, item_id)) in order.iter().enumerate() {
             let id = first_id + k as i64;
             let n = &self.narinfos[i];
-            let mine = &self.refs[self.ref_start[i]..self.ref_start[i + 1]];
-            let mut targets: Vec<i64> = mine.iter().map(|&k| ids[k]).collect();
-            targets.sort_unstable();
-            for &t in &targets {
-                if t != item_id {
-                    *rc.entry(t).or_insert(0) += 1;
-                }
-            }
             rows.push(NarinfoRow {
                 id,
                 item_id,
@@ -265,8 +246,11 @@ impl<'a> Batch<'a> {
                 system: n.system(),
                 ca: n.ca(),
                 added_at: now,
-                refs: targets,
             });
+            let mine = &self.refs[self.ref_start[i]..self.ref_start[i + 1]];
+            let mut targets: Vec<i64> = mine.iter().map(|&k| ids[k]).collect();
+            targets.sort_unstable();
+            edges.extend(targets.into_iter().map(|t| (id, t)));
             for (idx, f) in n.files().iter().enumerate() {
                 files.push(FileRow {
                     narinfo_id: id,
@@ -282,12 +266,13 @@ impl<'a> Batch<'a> {
             }
         }
         conn.insert_narinfos(&rows).await?;
+        if !edges.is_empty() {
+            conn.insert_refs(&edges).await?;
+        }
         if !files.is_empty() {
             conn.insert_files(&files).await?;
         }
-        let mut deltas: Vec<(i64, i64)> = rc.into_iter().collect();
-        deltas.sort_unstable();
-        Ok((outcomes, deltas))
+        Ok(outcomes)
     }
 }
 
