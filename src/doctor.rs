@@ -142,6 +142,7 @@ pub async fn diagnose(options: &DoctorOptions) -> Vec<Check> {
     let store_options = StoreOptions {
         store_dir: options.store_dir.clone(),
         max_connections: Some(2),
+        ..StoreOptions::default()
     };
     match Store::open(&options.database, &store_options).await {
         Ok(store) => {
@@ -439,14 +440,13 @@ async fn sample_hashes(store: &Store, n: u32) -> Result<Vec<String>> {
 }
 
 /// Triggers that must fire for rows applied by logical replication.
+/// (The running totals' own triggers are statement-level, which the apply
+/// worker never fires; schema 5 gives them row-level twins enabled
+/// REPLICA for mirrors.)
 const MIRROR_TRIGGERS: &[(&str, &str)] = &[
     ("narinfos", "narinfo_changes"),
-    ("narinfos", "store_totals_narinfo_insert"),
-    ("narinfos", "store_totals_narinfo_delete"),
-    ("narinfos", "store_totals_narinfo_update"),
-    ("nar_files", "store_totals_file_insert"),
-    ("nar_files", "store_totals_file_delete"),
-    ("nar_files", "store_totals_file_update"),
+    ("narinfos", "store_totals_narinfo_replicated"),
+    ("nar_files", "store_totals_file_replicated"),
 ];
 
 /// On a PostgreSQL mirror (a database with subscriptions), the triggers

@@ -15,8 +15,8 @@
 pub mod analytics;
 pub mod capi;
 pub mod changes;
-pub mod doctor;
 pub mod compression;
+pub mod doctor;
 pub mod duration;
 pub mod error;
 pub mod evict;

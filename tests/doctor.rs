@@ -154,21 +154,32 @@ async fn every_check_on_both_backends() {
             let r = verdict(&c, "replication");
             assert_eq!(r.verdict, Verdict::Fail, "{c:?}");
             assert!(r.detail.contains("doctor_test: disabled"), "{r:?}");
+            // The schema enables the change feed ALWAYS and the running
+            // totals' row-level twins REPLICA: a new mirror is ready.
+            assert_eq!(verdict(&c, "mirror triggers").verdict, Verdict::Ok, "{c:?}");
+            // An operator who reset them gets told how to fix it.
+            for (t, tr) in [
+                ("narinfos", "narinfo_changes"),
+                ("nar_files", "store_totals_file_replicated"),
+            ] {
+                exec(&store, &format!("ALTER TABLE {t} ENABLE TRIGGER {tr}"), &[]).await;
+            }
+            let c = diagnose(&options).await;
             let m = verdict(&c, "mirror triggers");
             assert_eq!(m.verdict, Verdict::Fail, "{c:?}");
+            for needed in [
+                "ALTER TABLE narinfos ENABLE ALWAYS TRIGGER narinfo_changes;",
+                "ALTER TABLE nar_files ENABLE ALWAYS TRIGGER store_totals_file_replicated;",
+            ] {
+                assert!(m.detail.contains(needed), "{m:?}");
+            }
             assert!(
-                m.detail
-                    .contains("ALTER TABLE narinfos ENABLE ALWAYS TRIGGER narinfo_changes;"),
+                !m.detail.contains("store_totals_narinfo_replicated"),
                 "{m:?}"
             );
             for (t, tr) in [
                 ("narinfos", "narinfo_changes"),
-                ("narinfos", "store_totals_narinfo_insert"),
-                ("narinfos", "store_totals_narinfo_delete"),
-                ("narinfos", "store_totals_narinfo_update"),
-                ("nar_files", "store_totals_file_insert"),
-                ("nar_files", "store_totals_file_delete"),
-                ("nar_files", "store_totals_file_update"),
+                ("nar_files", "store_totals_file_replicated"),
             ] {
                 exec(
                     &store,

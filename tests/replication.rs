@@ -487,6 +487,31 @@ async fn primary_and_mirror() {
     )
     .await;
     eprintln!("GC → gone from the mirror: {took:?}");
+    // The mirror's running totals (the status page's) followed the initial
+    // copy, the new import and the deletions, row by row.
+    let mirror_store = Store::open(&m.url("nh"), &StoreOptions::default())
+        .await
+        .unwrap();
+    wait_for("the mirror's totals", Duration::from_secs(10), || async {
+        let totals = narherder::status::store_totals(&mirror_store)
+            .await
+            .unwrap();
+        let counts = mirror_store.counts().await.unwrap();
+        totals.narinfos == counts.narinfos
+            && totals.nar_size == counts.total_nar_size
+            && totals.nar_files == counts.nar_files
+            && totals.file_size == counts.total_file_size
+    })
+    .await;
+    let primary_counts = primary.counts().await.unwrap();
+    assert_eq!(
+        narherder::status::store_totals(&mirror_store)
+            .await
+            .unwrap()
+            .narinfos,
+        primary_counts.narinfos
+    );
+    mirror_store.close().await;
     assert_eq!(narinfo_status(m_srv.port, &a), 200);
 
     // Nar files through the upstream: fetched and streamed, then local.

@@ -91,3 +91,53 @@ CREATE TABLE gc_runs (
   error             TEXT              -- NULL when the run succeeded
 );
 CREATE INDEX gc_runs_started ON gc_runs (started_at);
+
+-- On a mirror, rows arrive through the logical replication apply worker,
+-- which fires row-level triggers only (never statement-level ones) and
+-- only those enabled REPLICA or ALWAYS. These row-level twins of the
+-- triggers above are enabled REPLICA: they never fire on the primary
+-- (whose statement-level triggers keep the totals there) and keep the
+-- mirror's totals as the initial copy and the replicated changes arrive
+-- (one single-row update each, applied by one worker: no contention).
+CREATE FUNCTION narherder_totals_replicated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'narinfos' THEN
+    IF TG_OP = 'INSERT' THEN
+      UPDATE store_totals SET narinfos = narinfos + 1, nar_size = nar_size + NEW.nar_size WHERE id = 1;
+    ELSIF TG_OP = 'DELETE' THEN
+      UPDATE store_totals SET narinfos = narinfos - 1, nar_size = nar_size - OLD.nar_size WHERE id = 1;
+    ELSE
+      UPDATE store_totals SET nar_size = nar_size - OLD.nar_size + NEW.nar_size WHERE id = 1;
+    END IF;
+  ELSE
+    IF TG_OP = 'INSERT' THEN
+      UPDATE store_totals SET nar_files = nar_files + 1,
+        file_size = file_size + COALESCE(NEW.file_size, 0) WHERE id = 1;
+    ELSIF TG_OP = 'DELETE' THEN
+      UPDATE store_totals SET nar_files = nar_files - 1,
+        file_size = file_size - COALESCE(OLD.file_size, 0) WHERE id = 1;
+    ELSE
+      UPDATE store_totals SET
+        file_size = file_size - COALESCE(OLD.file_size, 0) + COALESCE(NEW.file_size, 0) WHERE id = 1;
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$$;
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION narherder_totals_replicated() SET search_path = %I',
+                 current_schema());
+  EXECUTE format('ALTER FUNCTION narherder_totals_narinfos() SET search_path = %I',
+                 current_schema());
+  EXECUTE format('ALTER FUNCTION narherder_totals_nar_files() SET search_path = %I',
+                 current_schema());
+END
+$$;
+CREATE TRIGGER store_totals_narinfo_replicated AFTER INSERT OR UPDATE OR DELETE ON narinfos
+  FOR EACH ROW EXECUTE FUNCTION narherder_totals_replicated();
+ALTER TABLE narinfos ENABLE REPLICA TRIGGER store_totals_narinfo_replicated;
+CREATE TRIGGER store_totals_file_replicated AFTER INSERT OR UPDATE OR DELETE ON nar_files
+  FOR EACH ROW EXECUTE FUNCTION narherder_totals_replicated();
+ALTER TABLE nar_files ENABLE REPLICA TRIGGER store_totals_file_replicated;

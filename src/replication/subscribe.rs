@@ -389,6 +389,14 @@ async fn prepare_mirror(
         sqlx::query(&format!("TRUNCATE {list}"))
             .execute(&mut *local)
             .await?;
+        // TRUNCATE fires no row trigger: the running totals start again
+        // from the empty store the initial copy fills.
+        sqlx::query(
+            "UPDATE store_totals SET narinfos = 0, nar_size = 0, nar_files = 0, file_size = 0 \
+             WHERE id = 1",
+        )
+        .execute(&mut *local)
+        .await?;
         report.rows_discarded = counts
             .iter()
             .map(|(_, n)| u64::try_from(*n).unwrap_or(0))

@@ -10,6 +10,11 @@ use crate::{Ctx, EXIT_PARTIAL};
 
 /// Arguments of `narherder replication`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  narherder --database postgres://narherder@primary/narherder replication publish
+  narherder --database postgres:///narherder replication subscribe \\
+      --from 'host=primary.example dbname=narherder user=replicator'
+  narherder --database postgres:///narherder replication status")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +25,9 @@ enum Command {
     /// On the primary: publish the store for mirrors (idempotent). With
     /// --analytics, publish this node's analytics rows instead (a mirror
     /// does it when it subscribes).
+    #[command(after_help = "Examples:
+  narherder --database postgres:///narherder replication publish
+  narherder --database postgres:///narherder replication publish --analytics")]
     Publish {
         /// Publish the analytics tables, not the store.
         #[arg(long)]
@@ -28,6 +36,11 @@ enum Command {
     /// On a mirror: follow the primary's store (creates the schema and the
     /// subscription, waits for the initial copy). With --analytics, on the
     /// primary: gather a mirror's analytics.
+    #[command(after_help = "Examples:
+  narherder --database postgres:///narherder replication subscribe \\
+      --from 'host=primary.example dbname=narherder user=replicator'
+  narherder --database postgres:///narherder replication subscribe --analytics \\
+      --from 'host=mirror-eu.example dbname=narherder user=replicator' --name analytics_eu")]
     Subscribe {
         /// The publisher's libpq connection string
         /// (`host=… port=… dbname=… user=…` or `postgres://…`), as this
@@ -52,9 +65,14 @@ enum Command {
     },
     /// Show each subscription's state, lag and last message; exits with 1
     /// when one is not streaming.
+    #[command(after_help = "Example:
+  narherder --database postgres:///narherder replication status || alert-the-operator")]
     Status,
     /// Drop a subscription (default: every narherder subscription of this
     /// database). Idempotent.
+    #[command(after_help = "Examples:
+  narherder --database postgres:///narherder replication unsubscribe
+  narherder --database postgres:///narherder replication unsubscribe --name mirror_1")]
     Unsubscribe {
         /// The subscription to drop.
         #[arg(long)]
