@@ -8,83 +8,23 @@
 //! message, except under `CI=true` where they fail it.
 
 mod common;
+mod native;
 
 #[allow(dead_code)]
 #[path = "../examples/gen-header.rs"]
 mod gen_header;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use common::TestDb;
 use narherder::store::{AddMode, StoreOptions};
 use narherder::Narinfo;
-
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use native::{built_lib_dir, check, crate_dir, have, run};
 
 fn data_dir() -> PathBuf {
     crate_dir().join("tests").join("data")
-}
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether `tool` runs; under CI a missing tool is a failure.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            !ci(),
-            "{tool} is missing but CI=true (scripts/test installs it)"
-        );
-        eprintln!("SKIPPED: {tool} not found");
-    }
-    ok
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
-}
-
-fn check(cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The directory holding the `libnarherder.so` that cargo built for this
-/// test run: `target/<profile>/deps/`, where this test lives (`cargo test`
-/// leaves the cdylib there; `target/<profile>/` may hold an older one from
-/// `cargo build`).
-fn built_lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps directory");
-    for dir in [deps, deps.parent().expect("profile directory")] {
-        if dir.join("libnarherder.so").is_file() {
-            return dir.to_path_buf();
-        }
-    }
-    panic!(
-        "libnarherder.so not found next to {} (cargo builds the cdylib with the tests)",
-        deps.display()
-    );
 }
 
 /// A directory where `-lnarherder` and the soname `libnarherder.so.<major>`

@@ -9,66 +9,13 @@
 //! `CI=true` where it fails (`scripts/test` installs guile-3.0).
 
 mod common;
+mod native;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::TestDb;
-
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether `tool` runs; under CI a missing tool is a failure.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            !ci(),
-            "{tool} is missing but CI=true (scripts/test installs guile-3.0)"
-        );
-        eprintln!("SKIPPED: {tool} not found");
-    }
-    ok
-}
-
-fn check(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The directory holding the `libnarherder.so` cargo built for this test
-/// run (`target/<profile>/deps/`, next to this test).
-fn built_lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps directory");
-    for dir in [deps, deps.parent().expect("profile directory")] {
-        if dir.join("libnarherder.so").is_file() {
-            return dir.to_path_buf();
-        }
-    }
-    panic!(
-        "libnarherder.so not found next to {} (cargo builds the cdylib with the tests)",
-        deps.display()
-    );
-}
+use native::{built_lib_dir, check, crate_dir, have};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
