@@ -284,6 +284,12 @@ fn to_u64(v: i64) -> u64 {
 /// Collects garbage (see the [module documentation](self)), calling
 /// `progress` after the mark and after each committed batch.
 ///
+/// The callback runs on the collecting task, between transactions (no lock
+/// is held). It should return promptly: on a multi-threaded Tokio runtime a
+/// callback that blocks for long must wrap the wait in
+/// `tokio::task::block_in_place`, or tasks queued on its worker thread wait
+/// with it.
+///
 /// Refuses to run, unless [`GcOptions::force`], when no root is in force
 /// (there are none, or all have expired): everything older than the grace
 /// period would be deleted.

@@ -425,7 +425,17 @@ async fn concurrent_import_during_gc() {
             let mut progress = move |p: &narherder::gc::GcProgress| {
                 if [3, 20, 60].contains(&p.batches) {
                     let _ = done_tx.send(p.batches);
-                    let _ = go_rx.recv_timeout(Duration::from_secs(30));
+                    // Waiting blocks this worker thread: hand its queued
+                    // tasks to another one first (otherwise a task the
+                    // importer needs can sit in this worker's LIFO slot until
+                    // the wait ends, and GC goes on unpaused).
+                    let answer =
+                        tokio::task::block_in_place(|| go_rx.recv_timeout(Duration::from_secs(60)));
+                    assert!(
+                        answer.is_ok(),
+                        "GC paused after batch {} but the importer did not answer: {answer:?}",
+                        p.batches
+                    );
                 }
             };
             let options = GcOptions {
