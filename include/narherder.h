@@ -647,6 +647,31 @@ narherder_status narherder_narinfo_get_text(const struct narherder_store *store,
                                             int64_t *len_out,
                                             struct narherder_error **error_out);
 
+// The leanest lookup, for bindings whose foreign calls cost per argument
+// (the Guile modules): four arguments, the answer in the return value, and
+// one buffer for the hash going in and the text coming out.
+//
+// On entry `io[0..32)` holds the hash part (32 ASCII bytes). The return
+// value is the length in bytes of the stored text for a hit, `-1` for a
+// miss (32 bytes that are no hash part are a miss) and `-2` for a failure,
+// whose details go to `*error_out` (see [`narherder_error_status`]).
+// On a hit whose text fits (`len <= io_len`) the text, without a NUL,
+// replaces the hash in `io[0..len)`; a longer text leaves `io` as it was,
+// so the caller can ask again with a buffer of `len` bytes that still
+// starts with the hash.
+//
+// [`narherder_error_status`]: crate::capi::error::narherder_error_status
+//
+// # Safety
+//
+// `store` is NULL or a store not yet freed; `io` points to `io_len`
+// readable and writable bytes, `io_len` at least 32; `error_out` is NULL
+// or writable.
+int64_t narherder_narinfo_get_text_in_place(const struct narherder_store *store,
+                                            uint8_t *io,
+                                            size_t io_len,
+                                            struct narherder_error **error_out);
+
 // Removes the narinfo of a hash part (with its references and nar file
 // records; nar files on disk are left alone). On success `*removed_out`
 // (if not NULL) says whether one was stored. This does not check

@@ -255,69 +255,79 @@ are followed by @code{-} (a store path or base name), else @var{str}."
             (substring str start (+ start 32))
             str))))
 
-;; The hot path.  Each thread keeps a scratch bytevector (taken out of the
-;; fluid while in use, so that an async running a lookup in between gets a
-;; fresh one): the length out-parameter at 0, the error out-parameter at 8,
-;; the hash at 16, the text from 64 on.  One foreign call,
-;; narherder_narinfo_get_text, copies the text into it; no handle to free.
-(define-foreign %get-text uint32 "narherder_narinfo_get_text"
-  ('* '* size_t '* size_t '* '*))
+;; The hot path: one foreign call of four arguments,
+;; narherder_narinfo_get_text_in_place, and no handle to free.  Each thread
+;; keeps a scratch bytevector (taken out of the fluid while in use, so that
+;; an async running a lookup in between gets a fresh one): the error
+;; out-parameter at 0, then from 8 on the in-place area, where the hash goes
+;; in and the text comes out.  The return value is the text's length, -1 for
+;; a miss or -2 for a failure.
+(define-foreign %get-text-in-place int64 "narherder_narinfo_get_text_in_place"
+  ('* '* size_t '*))
+(define-foreign %error-status uint32 "narherder_error_status" ('*))
 
 (define %scratch (make-thread-local-fluid #f))
-(define %text-offset 64)
+(define %io-offset 8)
 
-(define (make-scratch text-size)
-  "A scratch area: its bytevector, and pointers to its parts (computed once:
-bytevector->pointer is costly)."
-  (let* ((bv (make-bytevector (+ %text-offset text-size) 0))
+(define (make-scratch io-size)
+  "A scratch area: its bytevector, pointers to its parts (computed once:
+bytevector->pointer is costly) and the size of its in-place area."
+  (let* ((bv (make-bytevector (+ %io-offset io-size) 0))
          (base (pointer-address (bytevector->pointer bv))))
-    (vector bv (make-pointer base) (make-pointer (+ base 8))
-            (make-pointer (+ base 16)) (make-pointer (+ base %text-offset))
-            text-size)))
+    (vector bv (make-pointer base) (make-pointer (+ base %io-offset))
+            io-size)))
+
+(define (put-hash! part bv)
+  "Write hash part PART into BV at %io-offset as 32 ASCII bytes.  A string
+that cannot be a hash part (another length, a non-ASCII character) becomes
+32 dashes, which the library answers as a miss (after checking, like for
+any hash, that the store is open).  A loop over the characters is cheaper
+than string->utf8, which allocates."
+  (if (= (string-length part) 32)
+      (let loop ((i 0) (bits 0))
+        (if (< i 32)
+            (let ((c (char->integer (string-ref part i))))
+              (bytevector-u8-set! bv (+ %io-offset i) (logand c 127))
+              (loop (+ i 1) (logior bits c)))
+            (unless (< bits 128)
+              (put-hash! "" bv))))
+      (let loop ((i 0))
+        (when (< i 32)
+          (bytevector-u8-set! bv (+ %io-offset i) 45)
+          (loop (+ i 1))))))
 
 (define (lookup-narinfo store hash)
   "Return the narinfo stored in @var{store} for @var{hash} (a hash part, a
 store path or a base name), or #f when there is none (a miss is not an
 error)."
-  (let* ((part (store-path-hash-part hash))
-         (pointer (store-pointer store))
-         (scratch (or (fluid-ref %scratch) (make-scratch 16384))))
+  (let ((part (store-path-hash-part hash))
+        (pointer (store-pointer store))
+        (scratch (or (fluid-ref %scratch) (make-scratch 16384))))
     (fluid-set! %scratch #f)
     (let retry ((scratch scratch))
-      (let* ((bv (vector-ref scratch 0))
-             (capacity (vector-ref scratch 5))
-             (utf8 (string->utf8 part))
-             ;; A 32-byte hash goes into the scratch area; anything else
-             ;; (a miss for the library) is passed as it is.
-             (hash-bytes (if (= (bytevector-length utf8) 32)
-                             (begin (bytevector-copy! utf8 0 bv 16 32) #f)
-                             utf8))
-             (status (%get-text pointer
-                                (if hash-bytes
-                                    (utf8-pointer hash-bytes)
-                                    (vector-ref scratch 3))
-                                (if hash-bytes (bytevector-length hash-bytes) 32)
-                                (vector-ref scratch 4) capacity
-                                (vector-ref scratch 1) (vector-ref scratch 2))))
-        (keep-alive hash-bytes)
-        (keep-alive store)
-        (unless (eqv? status 0)
-          (fluid-set! %scratch scratch)
-          (check-status status bv 1 'lookup-narinfo (list hash)))
-        (let ((len (bytevector-s64-native-ref bv 0)))
-          (cond ((< len 0)
-                 (fluid-set! %scratch scratch)
-                 #f)
-                ((<= len capacity)
+      (let ((bv (vector-ref scratch 0))
+            (capacity (vector-ref scratch 3)))
+        (put-hash! part bv)
+        (let ((len (%get-text-in-place pointer (vector-ref scratch 2) capacity
+                                       (vector-ref scratch 1))))
+          (keep-alive store)
+          (cond ((and (>= len 0) (<= len capacity))
                  (let ((bytes (make-bytevector len)))
-                   (bytevector-copy! bv %text-offset bytes 0 len)
+                   (bytevector-copy! bv %io-offset bytes 0 len)
                    (fluid-set! %scratch scratch)
                    (%make-narinfo bytes #f #f)))
+                ((= len -1)
+                 (fluid-set! %scratch scratch)
+                 #f)
+                ((= len -2)
+                 (fluid-set! %scratch scratch)
+                 (check-status (%error-status (out-pointer-ref bv 0)) bv 0
+                               'lookup-narinfo (list hash)))
                 (else
-                 ;; A text larger than the scratch area: grow it and ask
+                 ;; A text larger than the in-place area: grow it and ask
                  ;; again (the store may have changed in between, hence
                  ;; the loop).
-                 (retry (make-scratch (* 2 len))))))))))
+                 (retry (make-scratch len)))))))))
 
 (define-foreign %batch-texts size_t "narherder_narinfo_batch_texts"
   ('* '* size_t '*))

@@ -389,6 +389,84 @@ pub unsafe extern "C" fn narherder_narinfo_get_text(
     }
 }
 
+/// Bytes of a hash part.
+const HASH_PART_LEN: usize = 32;
+
+/// The leanest lookup, for bindings whose foreign calls cost per argument
+/// (the Guile modules): four arguments, the answer in the return value, and
+/// one buffer for the hash going in and the text coming out.
+///
+/// On entry `io[0..32)` holds the hash part (32 ASCII bytes). The return
+/// value is the length in bytes of the stored text for a hit, `-1` for a
+/// miss (32 bytes that are no hash part are a miss) and `-2` for a failure,
+/// whose details go to `*error_out` (see [`narherder_error_status`]).
+/// On a hit whose text fits (`len <= io_len`) the text, without a NUL,
+/// replaces the hash in `io[0..len)`; a longer text leaves `io` as it was,
+/// so the caller can ask again with a buffer of `len` bytes that still
+/// starts with the hash.
+///
+/// [`narherder_error_status`]: crate::capi::error::narherder_error_status
+///
+/// # Safety
+///
+/// `store` is NULL or a store not yet freed; `io` points to `io_len`
+/// readable and writable bytes, `io_len` at least 32; `error_out` is NULL
+/// or writable.
+#[no_mangle]
+pub unsafe extern "C" fn narherder_narinfo_get_text_in_place(
+    store: *const narherder_store,
+    io: *mut u8,
+    io_len: usize,
+    error_out: *mut *mut narherder_error,
+) -> i64 {
+    let mut len = -2;
+    // SAFETY: forwarded contract.
+    let status = unsafe {
+        guard(error_out, || -> Outcome {
+            if io.is_null() {
+                return Err(Failure::null("io"));
+            }
+            if io_len < HASH_PART_LEN {
+                return Err(Failure::new(
+                    narherder_status::InvalidArgument,
+                    format!(
+                        "io_len is {io_len}; the buffer holds the {}-byte hash part",
+                        HASH_PART_LEN
+                    ),
+                ));
+            }
+            // The hash is copied out first: the text may overwrite it.
+            let mut hash = [0u8; HASH_PART_LEN];
+            std::ptr::copy_nonoverlapping(io, hash.as_mut_ptr(), hash.len());
+            let Ok(hash) = std::str::from_utf8(&hash) else {
+                len = -1;
+                return Ok(());
+            };
+            let copy = |text: &[u8]| -> i64 {
+                if text.len() <= io_len {
+                    // (Inside the outer unsafe block.) io has io_len
+                    // writable bytes and nothing borrows them now.
+                    std::ptr::copy_nonoverlapping(text.as_ptr(), io, text.len());
+                }
+                i64::try_from(text.len()).unwrap_or(i64::MAX)
+            };
+            let found = with_store(store, |s| match &s.fast {
+                Some(fast) => Ok(fast.get_text_with(hash, copy)?),
+                None => Ok(s
+                    .block_on(s.store.get_text(hash))?
+                    .map(|t| copy(t.as_bytes()))),
+            })?;
+            len = found.unwrap_or(-1);
+            Ok(())
+        })
+    };
+    if status == narherder_status::Ok {
+        len
+    } else {
+        -2
+    }
+}
+
 /// Removes the narinfo of a hash part (with its references and nar file
 /// records; nar files on disk are left alone). On success `*removed_out`
 /// (if not NULL) says whether one was stored. This does not check

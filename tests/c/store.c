@@ -137,6 +137,35 @@ static void add_get_remove(narherder_store *store)
                narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), (uint8_t *)buf, sizeof buf, NULL, &err), err);
     }
 
+    /* Get-text in place: the hash goes in, the text comes out. */
+    {
+        uint8_t io[4096];
+        memset(io, 'x', sizeof io);
+        memcpy(io, GUIX_HELLO_HASH, 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, sizeof io, &err) == (int64_t)hello_len);
+        CHECK(memcmp(io, hello, hello_len) == 0 && io[hello_len] == 'x');
+        /* Too small: the length, and the hash left for a second call. */
+        memset(io, 'x', sizeof io);
+        memcpy(io, GUIX_HELLO_HASH, 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, 40, &err) == (int64_t)hello_len);
+        CHECK(memcmp(io, GUIX_HELLO_HASH, 32) == 0 && io[32] == 'x');
+        /* Misses, junk and non-UTF-8 are -1. */
+        memcpy(io, MISSING_HASH, 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, sizeof io, &err) == -1);
+        CHECK(memcmp(io, MISSING_HASH, 32) == 0);
+        memset(io, '-', 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, sizeof io, &err) == -1);
+        memset(io, 0xff, 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, sizeof io, &err) == -1);
+        /* Failures are -2 with an error object. */
+        err = NULL;
+        CHECK(narherder_narinfo_get_text_in_place(store, io, 31, &err) == -2);
+        EXPECT(NARHERDER_STATUS_INVALID_ARGUMENT, narherder_error_status(err), err);
+        CHECK(narherder_narinfo_get_text_in_place(store, NULL, 64, &err) == -2);
+        EXPECT(NARHERDER_STATUS_NULL_ARGUMENT, narherder_error_status(err), err);
+        CHECK(narherder_narinfo_get_text_in_place(store, NULL, 64, NULL) == -2);
+    }
+
     /* Get-many: hits, misses, duplicates, junk; order kept. */
     {
         narherder_narinfo_batch *batch = NULL;
@@ -456,6 +485,10 @@ static void closed(narherder_store *store)
     {
         int64_t len = 0;
         EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_get_text(store, S(GUIX_HELLO_HASH), NULL, 0, &len, &err), err);
+        uint8_t io[64];
+        memcpy(io, GUIX_HELLO_HASH, 32);
+        CHECK(narherder_narinfo_get_text_in_place(store, io, sizeof io, &err) == -2);
+        EXPECT(NARHERDER_STATUS_CLOSED, narherder_error_status(err), err);
     }
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_add(store, (const uint8_t *)hello, hello_len, 0, NULL, &err), err);
     EXPECT(NARHERDER_STATUS_CLOSED, narherder_narinfo_get_many(store, h, 1, &batch, &err), err);
