@@ -86,6 +86,13 @@ pub(crate) mod sqlite {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY)")
     }
 
+    /// The statement that gives the planner statistics on a temporary
+    /// table just filled: none on SQLite, whose joins with temporary tables
+    /// are written `CROSS JOIN` (fixed order) instead.
+    pub(crate) fn analyze_temp(_table: &str) -> Option<String> {
+        None
+    }
+
     /// Creates a temporary table of texts.
     pub(crate) fn temp_texts_ddl(table: &str) -> String {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (t TEXT PRIMARY KEY)")
@@ -206,6 +213,15 @@ pub(crate) mod postgres {
     /// Creates a temporary table of integer ids.
     pub(crate) fn temp_ids_ddl(table: &str) -> String {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY)")
+    }
+
+    /// The statement that gives the planner statistics on a temporary
+    /// table just filled. Without them PostgreSQL assumes a temporary table
+    /// of thousands of rows and joins a batch of a hundred ids with `refs`
+    /// by scanning `refs` whole (77 ms instead of 1 ms per statement on a
+    /// 20k-narinfo store, growing with the store).
+    pub(crate) fn analyze_temp(table: &str) -> Option<String> {
+        Some(format!("ANALYZE {table}"))
     }
 
     /// Creates a temporary table of texts.

@@ -248,7 +248,13 @@ macro_rules! round {
                     .bind($d::ids_arg(&chosen))
                     .execute(&mut *c)
                     .await?;
+                if let Some(a) = $d::analyze_temp("ev_batch") {
+                    sqlx::query(&a).execute(&mut *c).await?;
+                }
                 sqlx::query(BATCH_REFS).execute(&mut *c).await?;
+                if let Some(a) = $d::analyze_temp("ev_next") {
+                    sqlx::query(&a).execute(&mut *c).await?;
+                }
                 let files: Vec<(String, Option<i64>)> =
                     sqlx::query_as(BATCH_FILES).fetch_all(&mut *c).await?;
                 sqlx::query(DELETE_REFS).execute(&mut *c).await?;

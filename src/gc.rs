@@ -221,14 +221,18 @@ const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d CROSS JOIN narinfos n \
      WHERE n.id = d.id AND NOT EXISTS \
      (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) ORDER BY d.id";
 
-/// Drops from the batch what must stay whatever its referrers: not stored
-/// any more, younger than the cutoff `$1`, or named by a root in force at
-/// `$2`.
+/// Drops from the batch what must stay whatever its referrers: what is not
+/// stored any more or is younger than the cutoff `$1`, then ([`FILTER_ROOTED`])
+/// what a root in force names. (Two statements: PostgreSQL cannot turn a
+/// `NOT EXISTS` inside an `OR` into an anti-join, and evaluated it by
+/// hashing the whole `narinfos` table for each batch.)
 const FILTER_KEEP: &str = "DELETE FROM gc_batch WHERE \
-     NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = gc_batch.id AND n.added_at < $1) \
-     OR EXISTS (SELECT 1 FROM narinfos m CROSS JOIN root_items ri CROSS JOIN roots ro \
+     NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.id = gc_batch.id AND n.added_at < $1)";
+/// Drops from the batch what a root in force at `$1` names.
+const FILTER_ROOTED: &str = "DELETE FROM gc_batch WHERE \
+     EXISTS (SELECT 1 FROM narinfos m CROSS JOIN root_items ri CROSS JOIN roots ro \
        WHERE m.id = gc_batch.id AND ri.item_id = m.item_id AND ro.id = ri.root_id \
-       AND (ro.expires_at IS NULL OR ro.expires_at > $2))";
+       AND (ro.expires_at IS NULL OR ro.expires_at > $1))";
 
 /// The referrer rule for a batch of candidates with no dependencies among
 /// them: drop any that something other than itself references.
@@ -370,7 +374,13 @@ async fn run_collection(
             .bind(cutoff)
             .execute(&mut *conn)
             .await?;
+        if let Some(a) = d::analyze_temp("gc_live") {
+            sqlx::query(&a).execute(&mut *conn).await?;
+        }
         sqlx::query(DEAD).bind(cutoff).execute(&mut *conn).await?;
+        if let Some(a) = d::analyze_temp("gc_dead") {
+            sqlx::query(&a).execute(&mut *conn).await?;
+        }
         report.mark_elapsed = started.elapsed();
         let (dead, dead_nar): (i64, i64) = sqlx::query_as(COUNT_DEAD).fetch_one(&mut *conn).await?;
         let total: i64 = sqlx::query_scalar(COUNT_NARINFOS)
@@ -474,8 +484,14 @@ async fn run_collection(
                         .bind(d::ids_arg(&batch))
                         .execute(&mut *tx)
                         .await?;
+                    if let Some(a) = d::analyze_temp("gc_batch") {
+                        sqlx::query(&a).execute(&mut *tx).await?;
+                    }
                     sqlx::query(FILTER_KEEP)
                         .bind(cutoff)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(FILTER_ROOTED)
                         .bind(now_secs())
                         .execute(&mut *tx)
                         .await?;
@@ -486,6 +502,9 @@ async fn run_collection(
                     };
                     sqlx::query(rule).execute(&mut *tx).await?;
                     sqlx::query(BATCH_NEXT).execute(&mut *tx).await?;
+                    if let Some(a) = d::analyze_temp("gc_next") {
+                        sqlx::query(&a).execute(&mut *tx).await?;
+                    }
                     let (count, nar): (i64, i64) =
                         sqlx::query_as(BATCH_STATS).fetch_one(&mut *tx).await?;
                     let files: Vec<(String, Option<i64>)> =
@@ -505,6 +524,9 @@ async fn run_collection(
                             .bind(d::texts_arg(&urls))
                             .execute(&mut *tx)
                             .await?;
+                        if let Some(a) = d::analyze_temp("gc_urls") {
+                            sqlx::query(&a).execute(&mut *tx).await?;
+                        }
                         let gone: Vec<String> =
                             sqlx::query_scalar(UNUSED_URLS).fetch_all(&mut *tx).await?;
                         sqlx::query("DELETE FROM gc_urls").execute(&mut *tx).await?;
