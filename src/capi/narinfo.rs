@@ -334,6 +334,39 @@ pub unsafe extern "C" fn narherder_narinfo_get(
     }
 }
 
+/// Looks `hash` up and, for a hit, copies its text to `out` when it fits
+/// in `cap` bytes; returns the text's length, or `None` for a miss.
+///
+/// # Safety
+///
+/// `store` is NULL or a store not yet freed; `out` points to `cap` writable
+/// bytes that nothing else borrows during the call (NULL allowed when `cap`
+/// is 0).
+unsafe fn copy_text(
+    store: *const narherder_store,
+    hash: &str,
+    out: *mut u8,
+    cap: usize,
+) -> Result<Option<i64>, Failure> {
+    let copy = |text: &[u8]| -> i64 {
+        if !text.is_empty() && text.len() <= cap {
+            // SAFETY: out has cap >= text.len() > 0 writable bytes, so it
+            // is not NULL, and nothing else borrows them (the contract).
+            unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), out, text.len()) };
+        }
+        i64::try_from(text.len()).unwrap_or(i64::MAX)
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_store(store, |s| match &s.fast {
+            Some(fast) => Ok(fast.get_text_with(hash, copy)?),
+            None => Ok(s
+                .block_on(s.store.get_text(hash))?
+                .map(|t| copy(t.as_bytes()))),
+        })
+    }
+}
+
 /// Looks a hash part up like [`narherder_narinfo_get`], but copies the
 /// stored text into the caller's buffer instead of returning a handle: one
 /// call and nothing to free, the hot path of bindings that copy the text
@@ -368,21 +401,8 @@ pub unsafe extern "C" fn narherder_narinfo_get_text(
                 return Err(Failure::null("buf"));
             }
             let hash = hash_arg(hash, hash_len)?;
-            let copy = |text: &[u8]| -> i64 {
-                if !text.is_empty() && text.len() <= buf_len {
-                    // (Inside the outer unsafe block.) buf has buf_len
-                    // writable bytes (not NULL, checked above, as
-                    // buf_len > 0) and text.len() <= buf_len.
-                    std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len());
-                }
-                i64::try_from(text.len()).unwrap_or(i64::MAX)
-            };
-            let len = with_store(store, |s| match &s.fast {
-                Some(fast) => Ok(fast.get_text_with(hash, copy)?),
-                None => Ok(s
-                    .block_on(s.store.get_text(hash))?
-                    .map(|t| copy(t.as_bytes()))),
-            })?;
+            // buf is not NULL when buf_len > 0 (checked above).
+            let len = copy_text(store, hash, buf, buf_len)?;
             *len_out = len.unwrap_or(-1);
             Ok(())
         })
@@ -442,21 +462,8 @@ pub unsafe extern "C" fn narherder_narinfo_get_text_in_place(
                 len = -1;
                 return Ok(());
             };
-            let copy = |text: &[u8]| -> i64 {
-                if text.len() <= io_len {
-                    // (Inside the outer unsafe block.) io has io_len
-                    // writable bytes and nothing borrows them now.
-                    std::ptr::copy_nonoverlapping(text.as_ptr(), io, text.len());
-                }
-                i64::try_from(text.len()).unwrap_or(i64::MAX)
-            };
-            let found = with_store(store, |s| match &s.fast {
-                Some(fast) => Ok(fast.get_text_with(hash, copy)?),
-                None => Ok(s
-                    .block_on(s.store.get_text(hash))?
-                    .map(|t| copy(t.as_bytes()))),
-            })?;
-            len = found.unwrap_or(-1);
+            // Nothing borrows io any more: the hash is a copy.
+            len = copy_text(store, hash, io, io_len)?.unwrap_or(-1);
             Ok(())
         })
     };
