@@ -3,7 +3,7 @@
 //!
 //! Counting is in memory and cheap — a hash map behind one of 16 mutexes,
 //! chosen by the item — and [`Analytics::flush`] writes what accumulated to
-//! the database in a few multi-row upserts in one transaction (a server
+//! the database in one set-at-a-time upsert per table in one transaction (a server
 //! calls it every few seconds and at shutdown), never one write per
 //! request. If a flush fails, its counts are put back and go with the next.
 //!
@@ -23,10 +23,6 @@ use crate::store::{Backend, Store};
 use crate::Result;
 
 const SHARDS: usize = 16;
-/// Rows per INSERT statement. Small: sqlx-sqlite resolves each `$N`
-/// placeholder with a linear search, so binding costs grow with the square
-/// of the parameter count.
-const CHUNK: usize = 64;
 
 /// Counts of one stored item on one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -284,25 +280,6 @@ impl Analytics {
     }
 }
 
-fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -321,72 +298,186 @@ const TOTALS_UPSERT: &str = " ON CONFLICT (node, day) DO UPDATE SET \
      narinfo_misses = request_totals.narinfo_misses + excluded.narinfo_misses, \
      nar_downloads = request_totals.nar_downloads + excluded.nar_downloads";
 
-/// Runs the upserts of `batch` on transaction `$tx`.
-macro_rules! write_on {
-    ($tx:expr, $node:expr, $batch:expr) => {{
-        let items: Vec<_> = $batch.items.iter().collect();
-        for chunk in items.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO item_requests (node, day, hash, narinfo_hits, nar_downloads, last_at) VALUES {}{}",
-                placeholders(chunk.len(), 6),
-                ITEMS_UPSERT
-            );
-            let mut q = sqlx::query(&sql);
-            for ((day, key), c) in chunk {
-                q = q
-                    .bind($node)
-                    .bind(*day)
-                    .bind(&key[..])
-                    .bind(to_i64(c.narinfo_hits))
-                    .bind(to_i64(c.nar_downloads))
-                    .bind(c.last_at);
-            }
-            q.execute(&mut *$tx).await?;
+const ITEMS_INTO: &str =
+    "INSERT INTO item_requests (node, day, hash, narinfo_hits, nar_downloads, last_at) ";
+const MISSES_INTO: &str = "INSERT INTO missed_hashes (node, day, hash, misses, last_at) ";
+const TOTALS_INTO: &str =
+    "INSERT INTO request_totals (node, day, narinfo_hits, narinfo_misses, nar_downloads) ";
+
+/// One JSON array of rows, `[[…],[…]]`, each row written by `row`.
+fn json_rows<T>(rows: impl Iterator<Item = T>, mut row: impl FnMut(&mut String, T)) -> String {
+    let mut s = String::from("[");
+    for (i, r) in rows.enumerate() {
+        if i > 0 {
+            s.push(',');
         }
-        let misses: Vec<_> = $batch.misses.iter().collect();
-        for chunk in misses.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO missed_hashes (node, day, hash, misses, last_at) VALUES {}{}",
-                placeholders(chunk.len(), 5),
-                MISSES_UPSERT
+        s.push('[');
+        row(&mut s, r);
+        s.push(']');
+    }
+    s.push(']');
+    s
+}
+
+fn hex_into(s: &mut String, key: &ItemKey) {
+    use std::fmt::Write as _;
+    s.push('"');
+    for b in key {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push('"');
+}
+
+/// SQLite: each table's rows as one JSON parameter (`json_each`), one
+/// statement per table however many rows (a flush under a flood of
+/// distinct misses writes 10⁵ rows; per-row parameters cost a linear
+/// search each in sqlx-sqlite).
+async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard) -> Result<()> {
+    use std::fmt::Write as _;
+    if !batch.items.is_empty() {
+        let rows = json_rows(batch.items.iter(), |s, ((day, key), c)| {
+            let _ = write!(s, "{day},");
+            hex_into(s, key);
+            let _ = write!(
+                s,
+                ",{},{},{}",
+                to_i64(c.narinfo_hits),
+                to_i64(c.nar_downloads),
+                c.last_at
             );
-            let mut q = sqlx::query(&sql);
-            for ((day, key), (n, at)) in chunk {
-                q = q.bind($node).bind(*day).bind(&key[..]).bind(to_i64(*n)).bind(*at);
-            }
-            q.execute(&mut *$tx).await?;
-        }
-        let totals: Vec<_> = $batch.totals.iter().collect();
-        for chunk in totals.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO request_totals (node, day, narinfo_hits, narinfo_misses, nar_downloads) VALUES {}{}",
-                placeholders(chunk.len(), 5),
-                TOTALS_UPSERT
+        });
+        let sql = format!(
+            "{ITEMS_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3, \
+             value->>4 FROM json_each($2) WHERE true{ITEMS_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(rows)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !batch.misses.is_empty() {
+        let rows = json_rows(batch.misses.iter(), |s, ((day, key), (n, at))| {
+            let _ = write!(s, "{day},");
+            hex_into(s, key);
+            let _ = write!(s, ",{},{at}", to_i64(*n));
+        });
+        let sql = format!(
+            "{MISSES_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3 \
+             FROM json_each($2) WHERE true{MISSES_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(rows)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !batch.totals.is_empty() {
+        let rows = json_rows(batch.totals.iter(), |s, (day, t)| {
+            let _ = write!(
+                s,
+                "{day},{},{},{}",
+                to_i64(t.narinfo_hits),
+                to_i64(t.narinfo_misses),
+                to_i64(t.nar_downloads)
             );
-            let mut q = sqlx::query(&sql);
-            for (day, t) in chunk {
-                q = q
-                    .bind($node)
-                    .bind(**day)
-                    .bind(to_i64(t.narinfo_hits))
-                    .bind(to_i64(t.narinfo_misses))
-                    .bind(to_i64(t.nar_downloads));
-            }
-            q.execute(&mut *$tx).await?;
+        });
+        let sql = format!(
+            "{TOTALS_INTO}SELECT $1, value->>0, value->>1, value->>2, value->>3 \
+             FROM json_each($2) WHERE true{TOTALS_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(rows)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: each table's rows as one array parameter per column.
+async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) -> Result<()> {
+    if !batch.items.is_empty() {
+        let (mut day, mut hash, mut hits, mut downloads, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((d, k), c) in &batch.items {
+            day.push(*d);
+            hash.push(k.to_vec());
+            hits.push(to_i64(c.narinfo_hits));
+            downloads.push(to_i64(c.nar_downloads));
+            at.push(c.last_at);
         }
-    }};
+        let sql = format!(
+            "{ITEMS_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
+             $5::int8[], $6::int8[]){ITEMS_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(day)
+            .bind(hash)
+            .bind(hits)
+            .bind(downloads)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !batch.misses.is_empty() {
+        let (mut day, mut hash, mut misses, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((d, k), (n, t)) in &batch.misses {
+            day.push(*d);
+            hash.push(k.to_vec());
+            misses.push(to_i64(*n));
+            at.push(*t);
+        }
+        let sql = format!(
+            "{MISSES_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
+             $5::int8[]){MISSES_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(day)
+            .bind(hash)
+            .bind(misses)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !batch.totals.is_empty() {
+        let (mut day, mut hits, mut misses, mut downloads) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (d, t) in &batch.totals {
+            day.push(*d);
+            hits.push(to_i64(t.narinfo_hits));
+            misses.push(to_i64(t.narinfo_misses));
+            downloads.push(to_i64(t.nar_downloads));
+        }
+        let sql = format!(
+            "{TOTALS_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::int8[], \
+             $5::int8[]){TOTALS_UPSERT}"
+        );
+        sqlx::query(&sql)
+            .bind(node)
+            .bind(day)
+            .bind(hits)
+            .bind(misses)
+            .bind(downloads)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn write_batch(store: &Store, node: &str, batch: &Shard) -> Result<FlushReport> {
     match store.backend() {
         Backend::Sqlite(pool) => {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            write_on!(tx, node, batch);
+            write_sqlite(&mut tx, node, batch).await?;
             tx.commit().await?;
         }
         Backend::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            write_on!(tx, node, batch);
+            write_postgres(&mut tx, node, batch).await?;
             tx.commit().await?;
         }
     }
@@ -593,7 +684,19 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_number_in_order() {
-        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+    fn json_rows_and_hex_keys() {
+        let rows = json_rows(
+            [(1i64, [0xabu8; 20]), (2, [0u8; 20])].iter(),
+            |s, (d, k)| {
+                s.push_str(&d.to_string());
+                s.push(',');
+                hex_into(s, k);
+            },
+        );
+        assert_eq!(
+            rows,
+            format!("[[1,\"{}\"],[2,\"{}\"]]", "ab".repeat(20), "00".repeat(20))
+        );
+        assert_eq!(json_rows(std::iter::empty::<i64>(), |_, _| {}), "[]");
     }
 }
