@@ -298,6 +298,10 @@ const TOTALS_UPSERT: &str = " ON CONFLICT (node, day) DO UPDATE SET \
      narinfo_misses = request_totals.narinfo_misses + excluded.narinfo_misses, \
      nar_downloads = request_totals.nar_downloads + excluded.nar_downloads";
 
+/// Rows per statement: one statement per table for a usual flush, and a
+/// bounded parameter (about 0.7 MB of JSON) for a flood of distinct misses.
+const ROWS_PER_STATEMENT: usize = 10_000;
+
 const ITEMS_INTO: &str =
     "INSERT INTO item_requests (node, day, hash, narinfo_hits, nar_downloads, last_at) ";
 const MISSES_INTO: &str = "INSERT INTO missed_hashes (node, day, hash, misses, last_at) ";
@@ -334,8 +338,9 @@ fn hex_into(s: &mut String, key: &ItemKey) {
 /// search each in sqlx-sqlite).
 async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard) -> Result<()> {
     use std::fmt::Write as _;
-    if !batch.items.is_empty() {
-        let rows = json_rows(batch.items.iter(), |s, ((day, key), c)| {
+    let items: Vec<_> = batch.items.iter().collect();
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
+        let rows = json_rows(chunk.iter().copied(), |s, ((day, key), c)| {
             let _ = write!(s, "{day},");
             hex_into(s, key);
             let _ = write!(
@@ -356,8 +361,9 @@ async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard
             .execute(&mut *tx)
             .await?;
     }
-    if !batch.misses.is_empty() {
-        let rows = json_rows(batch.misses.iter(), |s, ((day, key), (n, at))| {
+    let misses: Vec<_> = batch.misses.iter().collect();
+    for chunk in misses.chunks(ROWS_PER_STATEMENT) {
+        let rows = json_rows(chunk.iter().copied(), |s, ((day, key), (n, at))| {
             let _ = write!(s, "{day},");
             hex_into(s, key);
             let _ = write!(s, ",{},{at}", to_i64(*n));
@@ -397,10 +403,11 @@ async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard
 
 /// PostgreSQL: each table's rows as one array parameter per column.
 async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) -> Result<()> {
-    if !batch.items.is_empty() {
+    let items: Vec<_> = batch.items.iter().collect();
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
         let (mut day, mut hash, mut hits, mut downloads, mut at) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((d, k), c) in &batch.items {
+        for &((d, k), c) in chunk {
             day.push(*d);
             hash.push(k.to_vec());
             hits.push(to_i64(c.narinfo_hits));
@@ -421,10 +428,11 @@ async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) 
             .execute(&mut *tx)
             .await?;
     }
-    if !batch.misses.is_empty() {
+    let missed: Vec<_> = batch.misses.iter().collect();
+    for chunk in missed.chunks(ROWS_PER_STATEMENT) {
         let (mut day, mut hash, mut misses, mut at) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((d, k), (n, t)) in &batch.misses {
+        for &((d, k), (n, t)) in chunk {
             day.push(*d);
             hash.push(k.to_vec());
             misses.push(to_i64(*n));

@@ -690,14 +690,15 @@ async fn read_only_signing_and_required_signatures() {
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-/// A flush of thousands of distinct rows (a flood of misses) lands whole,
-/// and a second flush adds to the same rows, on both backends.
+/// A flush of thousands of distinct rows (a flood of misses, more than one
+/// statement's worth) lands whole, and a second flush adds to the same
+/// rows, on both backends.
 #[tokio::test]
 async fn analytics_flushes_add_up() {
     for_each_backend("analytics_flush", |db| async move {
         let store = db.open(&nix()).await;
         let a = narherder::analytics::Analytics::new("n1");
-        let keys: Vec<_> = (0..3000u64)
+        let keys: Vec<_> = (0..12_000u64)
             .map(|i| item_key(&hash_for(i)).unwrap())
             .collect();
         for k in &keys {
@@ -710,7 +711,7 @@ async fn analytics_flushes_add_up() {
         let first = a.flush(&store).await.unwrap();
         assert_eq!(
             (first.item_rows, first.miss_rows, first.total_rows),
-            (200, 3000, 1)
+            (200, 12_000, 1)
         );
         for k in &keys[..10] {
             a.narinfo_miss(Some(k));
@@ -719,7 +720,7 @@ async fn analytics_flushes_add_up() {
         a.flush(&store).await.unwrap();
         let r = narherder::analytics::report(&store, 1, 5).await.unwrap();
         assert_eq!(r.totals.narinfo_hits, 410);
-        assert_eq!(r.totals.narinfo_misses, 3010);
+        assert_eq!(r.totals.narinfo_misses, 12_010);
         assert_eq!(r.top_items[0].narinfo_hits, 3);
         assert_eq!(r.top_missed[0].misses, 2);
         store.close().await;
