@@ -39,26 +39,14 @@ pub struct Args {
 
 /// Runs `narherder doctor`.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let file = match &args.config {
-        Some(path) => Settings::from_file(path)?,
-        None => Settings::default(),
-    };
-    let settings = Settings {
+    let flags = Settings {
         storage: args.storage,
         sign_key: args.sign_key,
         token_file: args.token_file,
         ..Settings::default()
-    }
-    .over(Settings::from_env()?.over(file));
-    let database = match &settings.database {
-        Some(db)
-            if ctx.database == narherder::store::DEFAULT_DATABASE_URL
-                && std::env::var(narherder::store::DATABASE_ENV).is_err() =>
-        {
-            db.clone()
-        }
-        _ => ctx.database.clone(),
     };
+    let settings = crate::support::layered_settings(flags, args.config.as_deref())?;
+    let database = crate::support::server_database(ctx, &settings);
     let options = DoctorOptions {
         database,
         store_dir: ctx.store_dir.clone(),

@@ -125,22 +125,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let file = match &args.config {
-        Some(path) => Settings::from_file(path)?,
-        None => Settings::default(),
-    };
-    let settings = args.settings().over(Settings::from_env()?.over(file));
+    let config_file = args.config.clone();
+    let settings = crate::support::layered_settings(args.settings(), config_file.as_deref())?;
     let config = settings.resolve()?;
     // The global --database (or NARHERDER_DATABASE) wins over the file.
-    let database = match &settings.database {
-        Some(db)
-            if ctx.database == narherder::store::DEFAULT_DATABASE_URL
-                && std::env::var(narherder::store::DATABASE_ENV).is_err() =>
-        {
-            db.clone()
-        }
-        _ => ctx.database.clone(),
-    };
+    let database = crate::support::server_database(ctx, &settings);
     // The server reads narinfos in small batches (its hot path caches
     // them): a memory map of the whole database file and import-sized
     // page caches would only grow its resident size.

@@ -46,3 +46,31 @@ pub fn hostname() -> anyhow::Result<String> {
     anyhow::ensure!(!name.is_empty(), "the host name is empty");
     Ok(name.to_string())
 }
+
+/// Server settings as `serve` and `doctor` read them: `flags` over the
+/// `NARHERDER_*` environment over the `--config` file, if any.
+pub fn layered_settings(
+    flags: narherder::server::Settings,
+    config: Option<&Path>,
+) -> anyhow::Result<narherder::server::Settings> {
+    use narherder::server::Settings;
+    let file = match config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    Ok(flags.over(Settings::from_env()?.over(file)))
+}
+
+/// The database a server command uses: the file's `database` only when
+/// neither the global `--database` nor `NARHERDER_DATABASE` chose one.
+pub fn server_database(ctx: &crate::Ctx, settings: &narherder::server::Settings) -> String {
+    match &settings.database {
+        Some(db)
+            if ctx.database == narherder::store::DEFAULT_DATABASE_URL
+                && std::env::var(narherder::store::DATABASE_ENV).is_err() =>
+        {
+            db.clone()
+        }
+        _ => ctx.database.clone(),
+    }
+}
