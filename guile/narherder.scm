@@ -49,6 +49,7 @@
                narinfo-sigs
                parse-narinfo
                lookup-narinfo
+               lookup-narinfo-bytes!
                lookup-narinfos
                narinfos-exist
                add-narinfo!

@@ -33,6 +33,7 @@
 
             parse-narinfo
             lookup-narinfo
+            lookup-narinfo-bytes!
             lookup-narinfos
             narinfos-exist
             add-narinfo!
@@ -296,10 +297,11 @@ than string->utf8, which allocates."
           (bytevector-u8-set! bv (+ %io-offset i) 45)
           (loop (+ i 1))))))
 
-(define (lookup-narinfo store hash)
-  "Return the narinfo stored in @var{store} for @var{hash} (a hash part, a
-store path or a base name), or #f when there is none (a miss is not an
-error)."
+(define-inlinable (call-with-narinfo-text store hash who on-hit)
+  "Look HASH up in STORE through the per-thread scratch area.  On a hit,
+return (ON-HIT BV START LEN), where the text is BV[START, START+LEN) and
+is valid only during the call; return #f on a miss; raise on a failure
+(naming WHO)."
   (let ((part (store-path-hash-part hash))
         (pointer (store-pointer store))
         (scratch (or (fluid-ref %scratch) (make-scratch 16384))))
@@ -312,22 +314,50 @@ error)."
                                        (vector-ref scratch 1))))
           (keep-alive store)
           (cond ((and (>= len 0) (<= len capacity))
-                 (let ((bytes (make-bytevector len)))
-                   (bytevector-copy! bv %io-offset bytes 0 len)
+                 (let ((result (on-hit bv %io-offset len)))
                    (fluid-set! %scratch scratch)
-                   (%make-narinfo bytes #f #f)))
+                   result))
                 ((= len -1)
                  (fluid-set! %scratch scratch)
                  #f)
                 ((= len -2)
                  (fluid-set! %scratch scratch)
                  (check-status (%error-status (out-pointer-ref bv 0)) bv 0
-                               'lookup-narinfo (list hash)))
+                               who (list hash)))
                 (else
                  ;; A text larger than the in-place area: grow it and ask
                  ;; again (the store may have changed in between, hence
                  ;; the loop).
                  (retry (make-scratch len)))))))))
+
+(define (lookup-narinfo store hash)
+  "Return the narinfo stored in @var{store} for @var{hash} (a hash part, a
+store path or a base name), or #f when there is none (a miss is not an
+error)."
+  (call-with-narinfo-text store hash 'lookup-narinfo
+    (lambda (bv start len)
+      (let ((bytes (make-bytevector len)))
+        (bytevector-copy! bv start bytes 0 len)
+        (%make-narinfo bytes #f #f)))))
+
+(define (lookup-narinfo-bytes! store hash target)
+  "Copy the text of the narinfo stored in @var{store} for @var{hash} (a
+hash part, a store path or a base name) into the bytevector
+@var{target}, from index 0, and return its length in bytes; return #f
+when there is none.  Nothing is allocated: a server that writes texts
+out (@code{put-bytevector}) can reuse one bytevector for every lookup.
+A returned length larger than @code{(bytevector-length @var{target})}
+means that the text did not fit and @var{target} was left alone: ask
+again with a bytevector at least that long."
+  (unless (bytevector? target)
+    (scm-error 'wrong-type-arg 'lookup-narinfo-bytes!
+               "Wrong type argument in position 3: ~S" (list target)
+               (list target)))
+  (call-with-narinfo-text store hash 'lookup-narinfo-bytes!
+    (lambda (bv start len)
+      (when (<= len (bytevector-length target))
+        (bytevector-copy! bv start target 0 len))
+      len)))
 
 (define-foreign %batch-texts size_t "narherder_narinfo_batch_texts"
   ('* '* size_t '*))

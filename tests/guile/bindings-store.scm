@@ -152,6 +152,36 @@
           (narinfo-contents-bytevector (lookup-narinfo store (hash-of (car texts)))))
         (test-equal "a non-ASCII string is a miss" #f
           (lookup-narinfo store "é0000000000000000000000000000000"))
+        (test-group "lookup-narinfo-bytes!"
+          (let ((buffer (make-bytevector 65536 0)))
+            (for-each (lambda (text)
+                        (let* ((bytes (string->utf8 text))
+                               (len (lookup-narinfo-bytes! store (hash-of text)
+                                                           buffer))
+                               (copy (make-bytevector len)))
+                          (test-equal (bytevector-length bytes) len)
+                          (bytevector-copy! buffer 0 copy 0 len)
+                          (test-equal bytes copy)))
+                      texts)
+            (test-equal "by store path"
+              (string-utf8-length (car texts))
+              (lookup-narinfo-bytes! store
+                                     (narinfo-field (car texts) "StorePath")
+                                     buffer))
+            (test-equal "a miss is #f" #f
+              (lookup-narinfo-bytes! store "00000000000000000000000000000000"
+                                     buffer))
+            (let ((small (make-bytevector 10 7)))
+              (test-equal "too small: the length, and nothing written"
+                (list (string-utf8-length (car texts)) (make-bytevector 10 7))
+                (list (lookup-narinfo-bytes! store (hash-of (car texts)) small)
+                      small)))
+            (test-assert "not a bytevector"
+              (catch 'wrong-type-arg
+                (lambda ()
+                  (lookup-narinfo-bytes! store (hash-of (car texts)) "buffer")
+                  #f)
+                (const #t)))))
         ;; A text larger than the per-thread scratch area (16 KiB).
         (let* ((hash "1111111111111111111111111111111z")
                (refs (map (lambda (i)
@@ -171,6 +201,16 @@
           (test-equal text (narinfo-contents (lookup-narinfo store hash)))
           (test-equal "again, with the grown scratch area" 600
             (length (narinfo-references (lookup-narinfo store hash))))
+          (let ((buffer (make-bytevector 65536 0))
+                (bytes (string->utf8 text)))
+            (test-equal "into a bytevector" bytes
+              (let ((len (lookup-narinfo-bytes! store hash buffer)))
+                (let ((copy (make-bytevector len)))
+                  (bytevector-copy! buffer 0 copy 0 len)
+                  copy)))
+            (test-equal "into too small a bytevector"
+              (bytevector-length bytes)
+              (lookup-narinfo-bytes! store hash (make-bytevector 100))))
           (test-equal #t (remove-narinfo! store hash)))
         (test-equal "another store directory" 'store
           (error-status
