@@ -11,15 +11,41 @@ mod server_support;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{hash_for, sqlite_db};
+use common::{hash_for, sqlite_db, TestDb};
 use narherder::server::auth::Tokens;
 use narherder::server::files::fixed_output_path;
-use narherder::store::StoreOptions;
+use narherder::server::Server;
+use narherder::store::{Store, StoreOptions};
 use narherder::{nix32, Narinfo};
 use server_support::{config, get, request, start};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "routes-token";
+
+/// A server with nar storage and the upload token on a fresh SQLite store
+/// for `/nix/store`; the other fields keep the database alive.
+struct Writable {
+    server: Server,
+    storage: tempfile::TempDir,
+    _store: Store,
+    _db: TestDb,
+}
+
+async fn writable() -> Writable {
+    let db = sqlite_db();
+    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
+    let storage = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.storage = Some(storage.path().to_path_buf());
+    cfg.tokens = Tokens::new(&[TOKEN]);
+    let server = start(&store, cfg).await;
+    Writable {
+        server,
+        storage,
+        _store: store,
+        _db: db,
+    }
+}
 
 fn auth() -> [(&'static str, String); 1] {
     [("Authorization", format!("Bearer {TOKEN}"))]
@@ -133,13 +159,13 @@ async fn upload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_uploads_are_verified() {
-    let db = sqlite_db();
-    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
-    let storage = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.storage = Some(storage.path().to_path_buf());
-    cfg.tokens = Tokens::new(&[TOKEN]);
-    let server = start(&store, cfg).await;
+    // Every field bound: the store and database live to the end.
+    let Writable {
+        server,
+        storage,
+        _store,
+        _db,
+    } = writable().await;
     let addr = server.local_addr();
 
     let nar = file_nar(&b"some build output\n".repeat(2000), false);
@@ -210,13 +236,13 @@ async fn compressed_uploads_are_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_addressed_files_and_legacy_nar_urls() {
-    let db = sqlite_db();
-    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
-    let storage = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.storage = Some(storage.path().to_path_buf());
-    cfg.tokens = Tokens::new(&[TOKEN]);
-    let server = start(&store, cfg).await;
+    // Every field bound: the store and database live to the end.
+    let Writable {
+        server,
+        storage: _storage,
+        _store,
+        _db,
+    } = writable().await;
     let addr = server.local_addr();
 
     // A source tarball stored zstd-compressed, a script uncompressed.
@@ -350,13 +376,13 @@ async fn content_addressed_files_and_legacy_nar_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_logs() {
-    let db = sqlite_db();
-    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
-    let storage = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.storage = Some(storage.path().to_path_buf());
-    cfg.tokens = Tokens::new(&[TOKEN]);
-    let server = start(&store, cfg).await;
+    // Every field bound: the store and database live to the end.
+    let Writable {
+        server,
+        storage,
+        _store,
+        _db,
+    } = writable().await;
     let addr = server.local_addr();
 
     let base = format!("{}-hello-2.12.drv", hash_for(1));
@@ -465,13 +491,13 @@ async fn build_logs() {
 /// Guix-style URL; the verified upload is then served there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guix_style_compressed_upload() {
-    let db = sqlite_db();
-    let store = db.open(&StoreOptions::with_store_dir("/nix/store")).await;
-    let storage = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.storage = Some(storage.path().to_path_buf());
-    cfg.tokens = Tokens::new(&[TOKEN]);
-    let server = start(&store, cfg).await;
+    // Every field bound: the store and database live to the end.
+    let Writable {
+        server,
+        storage: _storage,
+        _store,
+        _db,
+    } = writable().await;
     let addr = server.local_addr();
     let nar = file_nar(b"guix output\n", false);
     let file = compress("zstd", &nar);
