@@ -98,6 +98,12 @@ pub(crate) mod sqlite {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (t TEXT PRIMARY KEY)")
     }
 
+    /// An aggregate of the integers `expr` of a group as one text,
+    /// comma-separated.
+    pub(crate) fn ids_concat(expr: &str) -> String {
+        format!("group_concat({expr})")
+    }
+
     /// Inserts the ids bound as `$1` into `table` (duplicates ignored).
     pub(crate) fn fill_ids_sql(table: &str) -> String {
         format!("INSERT INTO {table} (id) SELECT value FROM json_each($1) WHERE true ON CONFLICT DO NOTHING")
@@ -227,6 +233,12 @@ pub(crate) mod postgres {
     /// Creates a temporary table of texts.
     pub(crate) fn temp_texts_ddl(table: &str) -> String {
         format!("CREATE TEMP TABLE IF NOT EXISTS {table} (t TEXT PRIMARY KEY)")
+    }
+
+    /// An aggregate of the integers `expr` of a group as one text,
+    /// comma-separated.
+    pub(crate) fn ids_concat(expr: &str) -> String {
+        format!("string_agg(({expr})::text, ',')")
     }
 
     /// Inserts the ids bound as `$1` into `table` (duplicates ignored).

@@ -47,17 +47,20 @@
 //! * a root created during the sweep protects its items directly and their
 //!   closure through the referrer rule.
 //!
-//! To delete a dead sub-graph at all under that rule the sweep goes from
-//! referrers to referents (Kahn's topological order): it starts with the
-//! dead narinfos nothing references, and after each batch the batch's dead
-//! referents that no longer have a referrer become candidates. Each batch
-//! is one transaction of at most [`GcOptions::batch_size`] narinfos, their
-//! reference rows and nar file rows, and the items rows no longer needed.
-//! Dead narinfos on a reference cycle (impossible for real store items,
-//! whose hashes are computed from their references, but possible in
-//! hand-made data) never lose their last referrer; a final transaction
-//! deletes the remaining dead narinfos that no survivor reaches, all at
-//! once (the rule, applied to the set as a whole).
+//! Applied to a batch as a whole, the rule drops from the batch every
+//! member that a narinfo outside the batch references, and everything such
+//! a member reaches. To delete a dead sub-graph at all under that rule the
+//! sweep goes from referrers to referents (Kahn's topological order),
+//! computed once after the mark, in memory, from the dead narinfos'
+//! references ([`crate::gc_order`]): when a batch comes, the dead
+//! narinfos that reference its members were deleted by earlier batches or
+//! are in the same one. Each batch is one transaction of at most
+//! [`GcOptions::batch_size`] narinfos, their reference rows and nar file
+//! rows, and the items rows no longer needed. Dead narinfos on a reference
+//! cycle (impossible for real store items, whose hashes are computed from
+//! their references, but possible in hand-made data) have no place in that
+//! order; a final transaction deletes the remaining dead narinfos that no
+//! survivor reaches, all at once.
 //!
 //! A rerun after a kill recomputes the mark and finishes the job; without
 //! concurrent changes GC deletes exactly the dead set.
@@ -77,7 +80,7 @@
 //! already missing are fine. URLs are mapped to files by
 //! [`crate::storage::NarStorage`]: never outside the storage directory.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -216,10 +219,21 @@ const DEAD_FILES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(s), 0) AS BIGINT) F
 const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d CROSS JOIN narinfos n \
      CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id ORDER BY d.id LIMIT $1";
 
-/// Dead narinfos that nothing but themselves references.
-const INITIAL_READY: &str = "SELECT d.id FROM gc_dead d CROSS JOIN narinfos n \
-     WHERE n.id = d.id AND NOT EXISTS \
-     (SELECT 1 FROM refs r WHERE r.to_id = n.item_id AND r.from_id <> n.id) ORDER BY d.id";
+/// The dead narinfos and their items.
+const DEAD_ITEMS: &str =
+    "SELECT d.id, n.item_id FROM gc_dead d CROSS JOIN narinfos n WHERE n.id = d.id";
+
+/// Dead narinfos whose references are read per statement.
+const REFERENCES_PER_STATEMENT: usize = 20_000;
+
+/// The items each dead narinfo with an id in `[$1, $2]` references, as one
+/// text per narinfo; `concat` is the dialect's aggregate of them.
+fn dead_references_sql(concat: &str) -> String {
+    format!(
+        "SELECT d.id, {concat} FROM gc_dead d CROSS JOIN refs r \
+         WHERE d.id >= $1 AND d.id <= $2 AND r.from_id = d.id GROUP BY d.id"
+    )
+}
 
 /// Drops from the batch what must stay whatever its referrers: what is not
 /// stored any more or is younger than the cutoff `$1`, then ([`FILTER_ROOTED`])
@@ -234,14 +248,8 @@ const FILTER_ROOTED: &str = "DELETE FROM gc_batch WHERE \
        WHERE m.id = gc_batch.id AND ri.item_id = m.item_id AND ro.id = ri.root_id \
        AND (ro.expires_at IS NULL OR ro.expires_at > $1))";
 
-/// The referrer rule for a batch of candidates with no dependencies among
-/// them: drop any that something other than itself references.
-const FILTER_REFERENCED: &str = "DELETE FROM gc_batch WHERE EXISTS \
-     (SELECT 1 FROM narinfos n CROSS JOIN refs r WHERE n.id = gc_batch.id \
-       AND r.to_id = n.item_id AND r.from_id <> n.id)";
-
-/// The referrer rule for a whole set at once (the final pass): drop every
-/// member that a narinfo outside the set reaches.
+/// The referrer rule for a batch as a whole: drop every member that a
+/// narinfo outside the batch reaches.
 const FILTER_REACHED: &str = "WITH RECURSIVE keep(id) AS ( \
          SELECT b.id FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id \
            AND EXISTS (SELECT 1 FROM refs r WHERE r.to_id = n.item_id \
@@ -272,11 +280,6 @@ const PRUNE_ITEMS: &str = "DELETE FROM items WHERE id IN (SELECT id FROM gc_next
 /// URLs among `gc_urls` that no stored narinfo names.
 const UNUSED_URLS: &str = "SELECT u.t FROM gc_urls u WHERE NOT EXISTS \
      (SELECT 1 FROM nar_files f WHERE f.url = u.t)";
-/// Dead referents of the batch that became unreferenced.
-const NEXT_READY: &str = "SELECT n.id FROM gc_next x CROSS JOIN narinfos n \
-     WHERE n.item_id = x.id AND EXISTS (SELECT 1 FROM gc_dead d WHERE d.id = n.id) \
-     AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = x.id AND r.from_id <> n.id) \
-     ORDER BY n.id";
 /// Dead narinfos still stored (for the final pass).
 const REMAINING: &str = "SELECT d.id FROM gc_dead d \
      WHERE EXISTS (SELECT 1 FROM narinfos n WHERE n.id = d.id) ORDER BY d.id";
@@ -412,39 +415,40 @@ async fn run_collection(
             report.nar_files_deleted = to_u64(files);
             report.bytes_freed = to_u64(bytes);
         } else {
-            let ready: Vec<i64> = sqlx::query_scalar(INITIAL_READY)
-                .fetch_all(&mut *conn)
-                .await?;
-            let mut queued: HashSet<i64> = ready.iter().copied().collect();
-            let mut queue: VecDeque<i64> = ready.into();
+            // The sweep's order, from the dead narinfos' references.
+            let dead_items: Vec<(i64, i64)> =
+                sqlx::query_as(DEAD_ITEMS).fetch_all(&mut *conn).await?;
+            let mut graph = crate::gc_order::DeadGraph::new(dead_items)?;
+            let references = dead_references_sql(&d::ids_concat("r.to_id"));
+            for (first, last) in graph.id_ranges(REFERENCES_PER_STATEMENT) {
+                let rows: Vec<(i64, String)> = sqlx::query_as(&references)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for (from, items) in rows {
+                    graph.add_references(from, &items)?;
+                }
+            }
+            let mut order = graph.order().into_iter();
             let mut pending_files: Vec<String> = Vec::new();
             let mut batches = 0u64;
             let mut final_pass_done = false;
-            let budget = |deleted: u64| {
-                options.max_delete.map_or(usize::MAX, |m| {
-                    usize::try_from(m.saturating_sub(deleted)).unwrap_or(usize::MAX)
-                })
-            };
             loop {
-                let room = budget(report.deleted);
-                let final_pass = queue.is_empty();
-                let batch: Vec<i64> = if room == 0 {
-                    Vec::new()
-                } else if !final_pass {
-                    let n = batch_size.min(room).min(queue.len());
-                    queue.drain(..n).collect()
-                } else if !final_pass_done {
+                let room = options.max_delete.map_or(usize::MAX, |m| {
+                    usize::try_from(m.saturating_sub(report.deleted)).unwrap_or(usize::MAX)
+                });
+                let mut batch: Vec<i64> = order.by_ref().take(batch_size.min(room)).collect();
+                if batch.is_empty() && room > 0 && !final_pass_done {
+                    // What the order left out (cycles) or the rule kept:
+                    // the whole rest at once, if it fits the budget.
                     final_pass_done = true;
                     let rest: Vec<i64> =
                         sqlx::query_scalar(REMAINING).fetch_all(&mut *conn).await?;
                     if rest.len() <= room {
-                        rest
-                    } else {
-                        Vec::new()
+                        batch = rest;
                     }
-                } else {
-                    Vec::new()
-                };
+                }
                 if batch.is_empty() && pending_files.is_empty() {
                     break;
                 }
@@ -472,14 +476,7 @@ async fn run_collection(
                         }
                     }
                 }
-                // Sub-rounds until the transaction holds `batch_size`
-                // narinfos: a deep, narrow dead graph (a chain) still
-                // deletes a full batch per transaction.
-                let mut batch = batch;
-                let mut in_tx = 0usize;
-                while !batch.is_empty() {
-                    let t0 = Instant::now();
-                    in_tx += batch.len();
+                if !batch.is_empty() {
                     sqlx::query(&d::fill_ids_sql("gc_batch"))
                         .bind(d::ids_arg(&batch))
                         .execute(&mut *tx)
@@ -495,12 +492,7 @@ async fn run_collection(
                         .bind(now_secs())
                         .execute(&mut *tx)
                         .await?;
-                    let rule = if final_pass {
-                        FILTER_REACHED
-                    } else {
-                        FILTER_REFERENCED
-                    };
-                    sqlx::query(rule).execute(&mut *tx).await?;
+                    sqlx::query(FILTER_REACHED).execute(&mut *tx).await?;
                     sqlx::query(BATCH_NEXT).execute(&mut *tx).await?;
                     if let Some(a) = d::analyze_temp("gc_next") {
                         sqlx::query(&a).execute(&mut *tx).await?;
@@ -537,38 +529,12 @@ async fn run_collection(
                             .sum::<u64>();
                         pending_files.extend(gone);
                     }
-                    if !final_pass {
-                        let ready: Vec<i64> =
-                            sqlx::query_scalar(NEXT_READY).fetch_all(&mut *tx).await?;
-                        for id in ready {
-                            if queued.insert(id) {
-                                queue.push_back(id);
-                            }
-                        }
-                    }
                     sqlx::query("DELETE FROM gc_batch")
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM gc_next").execute(&mut *tx).await?;
                     report.deleted += to_u64(count);
                     report.nar_bytes_freed += to_u64(nar);
-                    if std::env::var("NH_DEBUG").is_ok() {
-                        eprintln!(
-                            "subround {} -> {} in {:?}",
-                            batch.len(),
-                            count,
-                            t0.elapsed()
-                        );
-                    }
-                    let room = batch_size
-                        .saturating_sub(in_tx)
-                        .min(budget(report.deleted))
-                        .min(queue.len());
-                    batch = if final_pass || room == 0 {
-                        Vec::new()
-                    } else {
-                        queue.drain(..room).collect()
-                    };
                 }
                 tx.commit().await?;
                 drop(_guard);

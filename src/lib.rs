@@ -23,6 +23,7 @@ pub mod evict;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gc;
+mod gc_order;
 pub mod gc_runs;
 pub mod import;
 pub mod narinfo;
