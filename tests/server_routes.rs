@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 const TOKEN: &str = "routes-token";
 
 /// A server with nar storage and the upload token on a fresh SQLite store
-/// for `/nix/store`; the other fields keep the database alive.
+/// for `/nix/store`; the other fields keep the database alive as long as
+/// the value.
 struct Writable {
     server: Server,
     storage: tempfile::TempDir,
@@ -159,14 +160,8 @@ async fn upload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_uploads_are_verified() {
-    // Every field bound: the store and database live to the end.
-    let Writable {
-        server,
-        storage,
-        _store,
-        _db,
-    } = writable().await;
-    let addr = server.local_addr();
+    let w = writable().await;
+    let addr = w.server.local_addr();
 
     let nar = file_nar(&b"some build output\n".repeat(2000), false);
     let other = file_nar(b"something else entirely\n", false);
@@ -198,7 +193,7 @@ async fn compressed_uploads_are_verified() {
         let hash = &bad["/nix/store/".len()..][..32];
         assert_eq!(get(addr, &format!("/{hash}.narinfo")).await.status, 404);
         assert_eq!(get(addr, &format!("/{url2}")).await.status, 404);
-        assert!(!storage.path().join(&url2).exists(), "nothing stored");
+        assert!(!w.storage.path().join(&url2).exists(), "nothing stored");
 
         // NarSize too small (the decoder stops after NarSize + 1 bytes).
         let short = item(compression);
@@ -210,7 +205,7 @@ async fn compressed_uploads_are_verified() {
         let r = upload(addr, &short, &url3, &text, &file).await;
         assert_eq!(r.status, 400, "{compression}: {}", r.text());
         assert!(r.text().contains("NarSize"), "{}", r.text());
-        assert!(!storage.path().join(&url3).exists());
+        assert!(!w.storage.path().join(&url3).exists());
 
         // Not compressed at all although the narinfo says so.
         let garbage = item(compression);
@@ -231,19 +226,13 @@ async fn compressed_uploads_are_verified() {
     let r = upload(addr, &br, &url, &text, &nar).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("\"br\""), "{}", r.text());
-    server.shutdown(Duration::from_secs(5)).await.unwrap();
+    w.server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_addressed_files_and_legacy_nar_urls() {
-    // Every field bound: the store and database live to the end.
-    let Writable {
-        server,
-        storage: _storage,
-        _store,
-        _db,
-    } = writable().await;
-    let addr = server.local_addr();
+    let w = writable().await;
+    let addr = w.server.local_addr();
 
     // A source tarball stored zstd-compressed, a script uncompressed.
     let cases = [
@@ -371,19 +360,13 @@ async fn content_addressed_files_and_legacy_nar_urls() {
         "{}",
         r.text()
     );
-    server.shutdown(Duration::from_secs(5)).await.unwrap();
+    w.server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_logs() {
-    // Every field bound: the store and database live to the end.
-    let Writable {
-        server,
-        storage,
-        _store,
-        _db,
-    } = writable().await;
-    let addr = server.local_addr();
+    let w = writable().await;
+    let addr = w.server.local_addr();
 
     let base = format!("{}-hello-2.12.drv", hash_for(1));
     let path = format!("/log/{base}");
@@ -478,27 +461,21 @@ async fn build_logs() {
     }
     assert_eq!(request(addr, "DELETE", &path, &[], b"").await.status, 405);
     assert_eq!(
-        std::fs::read_dir(storage.path().join("log"))
+        std::fs::read_dir(w.storage.path().join("log"))
             .unwrap()
             .count(),
         1,
         "one log, no temporary files left"
     );
-    server.shutdown(Duration::from_secs(5)).await.unwrap();
+    w.server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 /// Guix names nar files by item, so a narinfo of the upload can name a
 /// Guix-style URL; the verified upload is then served there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guix_style_compressed_upload() {
-    // Every field bound: the store and database live to the end.
-    let Writable {
-        server,
-        storage: _storage,
-        _store,
-        _db,
-    } = writable().await;
-    let addr = server.local_addr();
+    let w = writable().await;
+    let addr = w.server.local_addr();
     let nar = file_nar(b"guix output\n", false);
     let file = compress("zstd", &nar);
     let path = format!("/nix/store/{}-thing-1.0", hash_for(77));
@@ -514,5 +491,5 @@ async fn guix_style_compressed_upload() {
     )
     .unwrap();
     assert_eq!(n.nar_size(), nar.len() as u64);
-    server.shutdown(Duration::from_secs(5)).await.unwrap();
+    w.server.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -5,17 +5,19 @@
  *   lookup_bench URL HASHES-FILE CALLS
  *
  * Opens the store at URL, warms it up (every hash of HASHES-FILE, one per
- * line, looked up once), then times CALLS lookups of random hashes of the
- * file (narherder_narinfo_get + reading the text + narherder_narinfo_free)
- * and CALLS lookups of a missing hash, in groups of GROUP calls timed with
- * clock_gettime (the hashes drawn beforehand), and prints "c hit MEDIAN
- * P90" and "c miss MEDIAN P90": the per-call time of the median and 90th
- * percentile group, in nanoseconds. "c bytes" times the same random hits
- * through narherder_narinfo_get_text into one reusable buffer (nothing
- * allocated), the counterpart of Guile's lookup-narinfo-bytes!. Timing
- * groups rather than single calls keeps the clock's own cost, which
- * differs between C and Guile, out of the figures. Then "c batch MEDIAN P90" for narherder_narinfo_get_many of
- * 1000 random hashes (the texts read), per batch. */
+ * line, looked up once), then times, in groups of GROUP calls through
+ * lookup_group (benches/c/lookup_group.c, linked in; the hashes drawn
+ * before the clock starts), CALLS lookups of random hashes of the file
+ * (narherder_narinfo_get + reading the text + narherder_narinfo_free),
+ * CALLS of the same through narherder_narinfo_get_text into one reusable
+ * buffer (nothing allocated; the counterpart of Guile's
+ * lookup-narinfo-bytes!) and CALLS lookups of a missing hash. It prints
+ * "c hit MEDIAN P90", "c bytes …" and "c miss …": the per-call time of the
+ * median and 90th percentile group, in nanoseconds. Timing groups rather
+ * than single calls keeps the clock's own cost, which differs between C
+ * and Guile, out of the figures. Then "c batch MEDIAN P90" for
+ * narherder_narinfo_get_many of 1000 random hashes (the texts read), per
+ * batch. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +26,10 @@
 #include <time.h>
 
 #include "narherder.h"
+
+/* benches/c/lookup_group.c, linked in. */
+double lookup_group(const narherder_store *store, const uint8_t *hashes, size_t count, int kind,
+                    uint8_t *buf, size_t buf_len);
 
 #define HASH_LEN 32
 #define BATCH 1000
@@ -123,61 +129,25 @@ int main(int argc, char **argv)
         narherder_narinfo_free(ni);
     }
     {
-        /* The group's hashes are copied out before the clock starts, as a
-         * server has the hash it was just asked for at hand (Guile's side
-         * makes fresh strings likewise). */
-        char (*picks)[HASH_LEN + 1] = malloc(sizeof *picks * GROUP);
+        /* The group's hashes are copied out before the clock starts (into
+         * one flat array), as a server has the hash it was just asked for
+         * at hand (Guile's side makes fresh strings likewise). */
+        static uint8_t picks[GROUP * HASH_LEN], buf[65536];
+        static const char *const names[] = {"hit", "bytes", "miss"};
         size_t groups = calls / GROUP, g;
-        if (!picks)
-            return 1;
-        for (g = 0; g < groups; g++) {
-            double t0;
-            for (i = 0; i < GROUP; i++)
-                memcpy(picks[i], hashes[rng() % n], HASH_LEN + 1);
-            t0 = now_ns();
-            for (i = 0; i < GROUP; i++) {
-                narherder_narinfo *ni = NULL;
-                size_t len = 0;
-                s = narherder_narinfo_get(store, (const uint8_t *)picks[i], HASH_LEN, &ni, &err);
-                if (s || !ni || !narherder_narinfo_text(ni, &len) || len == 0)
-                    die("get", s, err);
-                narherder_narinfo_free(ni);
-            }
-            t[g] = (now_ns() - t0) / GROUP;
-        }
-        report("hit", t, groups);
-        {
-            /* The text copied into one reusable buffer: nothing allocated. */
-            static uint8_t buf[65536];
+        int kind;
+        for (kind = 0; kind < 3; kind++) {
             for (g = 0; g < groups; g++) {
-                double t0;
                 for (i = 0; i < GROUP; i++)
-                    memcpy(picks[i], hashes[rng() % n], HASH_LEN + 1);
-                t0 = now_ns();
-                for (i = 0; i < GROUP; i++) {
-                    int64_t len = 0;
-                    s = narherder_narinfo_get_text(store, (const uint8_t *)picks[i], HASH_LEN, buf,
-                                                   sizeof buf, &len, &err);
-                    if (s || len <= 0 || (size_t)len > sizeof buf)
-                        die("get_text", s, err);
-                }
-                t[g] = (now_ns() - t0) / GROUP;
+                    memcpy(picks + i * HASH_LEN,
+                           kind == 2 ? "00000000000000000000000000000000" : hashes[rng() % n],
+                           HASH_LEN);
+                t[g] = lookup_group(store, picks, GROUP, kind, buf, sizeof buf);
+                if (t[g] < 0)
+                    die(names[kind], NARHERDER_STATUS_OK, NULL);
             }
-            report("bytes", t, groups);
+            report(names[kind], t, groups);
         }
-        for (g = 0; g < groups; g++) {
-            double t0 = now_ns();
-            for (i = 0; i < GROUP; i++) {
-                narherder_narinfo *ni = NULL;
-                s = narherder_narinfo_get(store, (const uint8_t *)"00000000000000000000000000000000",
-                                          HASH_LEN, &ni, &err);
-                if (s || ni)
-                    die("miss", s, err);
-            }
-            t[g] = (now_ns() - t0) / GROUP;
-        }
-        report("miss", t, groups);
-        free(picks);
     }
     for (b = 0; b < BATCHES; b++) {
         narherder_narinfo_batch *res = NULL;
