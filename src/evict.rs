@@ -248,13 +248,9 @@ macro_rules! round {
                     .bind($d::ids_arg(&chosen))
                     .execute(&mut *c)
                     .await?;
-                if let Some(a) = $d::analyze_temp("ev_batch") {
-                    sqlx::query(&a).execute(&mut *c).await?;
-                }
+                $d::analyze_temp(c, "ev_batch").await?;
                 sqlx::query(BATCH_REFS).execute(&mut *c).await?;
-                if let Some(a) = $d::analyze_temp("ev_next") {
-                    sqlx::query(&a).execute(&mut *c).await?;
-                }
+                $d::analyze_temp(c, "ev_next").await?;
                 let files: Vec<(String, Option<i64>)> =
                     sqlx::query_as(BATCH_FILES).fetch_all(&mut *c).await?;
                 sqlx::query(DELETE_REFS).execute(&mut *c).await?;

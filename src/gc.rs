@@ -377,13 +377,9 @@ async fn run_collection(
             .bind(cutoff)
             .execute(&mut *conn)
             .await?;
-        if let Some(a) = d::analyze_temp("gc_live") {
-            sqlx::query(&a).execute(&mut *conn).await?;
-        }
+        d::analyze_temp(&mut conn, "gc_live").await?;
         sqlx::query(DEAD).bind(cutoff).execute(&mut *conn).await?;
-        if let Some(a) = d::analyze_temp("gc_dead") {
-            sqlx::query(&a).execute(&mut *conn).await?;
-        }
+        d::analyze_temp(&mut conn, "gc_dead").await?;
         report.mark_elapsed = started.elapsed();
         let (dead, dead_nar): (i64, i64) = sqlx::query_as(COUNT_DEAD).fetch_one(&mut *conn).await?;
         let total: i64 = sqlx::query_scalar(COUNT_NARINFOS)
@@ -481,9 +477,7 @@ async fn run_collection(
                         .bind(d::ids_arg(&batch))
                         .execute(&mut *tx)
                         .await?;
-                    if let Some(a) = d::analyze_temp("gc_batch") {
-                        sqlx::query(&a).execute(&mut *tx).await?;
-                    }
+                    d::analyze_temp(&mut tx, "gc_batch").await?;
                     sqlx::query(FILTER_KEEP)
                         .bind(cutoff)
                         .execute(&mut *tx)
@@ -494,9 +488,7 @@ async fn run_collection(
                         .await?;
                     sqlx::query(FILTER_REACHED).execute(&mut *tx).await?;
                     sqlx::query(BATCH_NEXT).execute(&mut *tx).await?;
-                    if let Some(a) = d::analyze_temp("gc_next") {
-                        sqlx::query(&a).execute(&mut *tx).await?;
-                    }
+                    d::analyze_temp(&mut tx, "gc_next").await?;
                     let (count, nar): (i64, i64) =
                         sqlx::query_as(BATCH_STATS).fetch_one(&mut *tx).await?;
                     let files: Vec<(String, Option<i64>)> =
@@ -516,9 +508,7 @@ async fn run_collection(
                             .bind(d::texts_arg(&urls))
                             .execute(&mut *tx)
                             .await?;
-                        if let Some(a) = d::analyze_temp("gc_urls") {
-                            sqlx::query(&a).execute(&mut *tx).await?;
-                        }
+                        d::analyze_temp(&mut tx, "gc_urls").await?;
                         let gone: Vec<String> =
                             sqlx::query_scalar(UNUSED_URLS).fetch_all(&mut *tx).await?;
                         sqlx::query("DELETE FROM gc_urls").execute(&mut *tx).await?;
