@@ -259,11 +259,14 @@ const FILTER_REACHED: &str = "WITH RECURSIVE keep(id) AS ( \
            JOIN narinfos m ON m.item_id = r.to_id) \
      DELETE FROM gc_batch WHERE id IN (SELECT id FROM keep)";
 
-/// The items the batch's narinfos describe and reference (`gc_next`
-/// holds item ids).
+/// The items that the batch's deletion may leave unneeded (`gc_next`
+/// holds item ids): the batch's own, and those it references that no
+/// narinfo describes. (A referent described by a narinfo outside the batch
+/// stays while that narinfo does, and is pruned with that narinfo's batch.)
 const BATCH_NEXT: &str = "INSERT INTO gc_next (id) SELECT r.to_id FROM gc_batch b \
-     CROSS JOIN refs r WHERE r.from_id = b.id UNION SELECT n.item_id FROM gc_batch b \
-     CROSS JOIN narinfos n WHERE n.id = b.id";
+     CROSS JOIN refs r WHERE r.from_id = b.id \
+       AND NOT EXISTS (SELECT 1 FROM narinfos m WHERE m.item_id = r.to_id) \
+     UNION SELECT n.item_id FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_STATS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(n.nar_size), 0) AS BIGINT) \
      FROM gc_batch b CROSS JOIN narinfos n WHERE n.id = b.id";
 const BATCH_FILES: &str =

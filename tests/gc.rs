@@ -137,6 +137,11 @@ async fn run_case(db: &TestDb, case: &Case) {
     assert_eq!(real.nar_bytes_freed, dry.nar_bytes_freed);
     assert_eq!(real.live, after.len() as u64);
     assert_eq!(real.kept, 0);
+    assert_eq!(
+        unneeded_items(&store).await,
+        0,
+        "items left unpruned: {case:?}"
+    );
     assert_closed(&store, &ever).await;
     // Nothing left to do.
     let again = gc(&store, &options).await.unwrap();

@@ -80,6 +80,19 @@ pub async fn exec(store: &Store, sql: &str, ints: &[i64]) {
     }
 }
 
+/// Items rows that nothing needs any more: no narinfo describes them, no
+/// narinfo references them and no root names them (GC prunes these).
+pub async fn unneeded_items(store: &Store) -> i64 {
+    let sql = "SELECT COUNT(*) FROM items i \
+         WHERE NOT EXISTS (SELECT 1 FROM narinfos n WHERE n.item_id = i.id) \
+         AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.to_id = i.id) \
+         AND NOT EXISTS (SELECT 1 FROM root_items ri WHERE ri.item_id = i.id)";
+    match store.backend() {
+        Backend::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        Backend::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+    }
+}
+
 /// Sets `added_at` of node `i`.
 pub async fn set_added(store: &Store, i: u64, at: i64) {
     let key = narherder::nix32::decode(&hash_for(i)).unwrap();
