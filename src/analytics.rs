@@ -339,6 +339,10 @@ fn hex_into(s: &mut String, key: &ItemKey) {
 async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard) -> Result<()> {
     use std::fmt::Write as _;
     let items: Vec<_> = batch.items.iter().collect();
+    let sql = format!(
+        "{ITEMS_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3, \
+         value->>4 FROM json_each($2) WHERE true{ITEMS_UPSERT}"
+    );
     for chunk in items.chunks(ROWS_PER_STATEMENT) {
         let rows = json_rows(chunk.iter().copied(), |s, ((day, key), c)| {
             let _ = write!(s, "{day},");
@@ -351,10 +355,6 @@ async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard
                 c.last_at
             );
         });
-        let sql = format!(
-            "{ITEMS_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3, \
-             value->>4 FROM json_each($2) WHERE true{ITEMS_UPSERT}"
-        );
         sqlx::query(&sql)
             .bind(node)
             .bind(rows)
@@ -362,16 +362,16 @@ async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard
             .await?;
     }
     let misses: Vec<_> = batch.misses.iter().collect();
+    let sql = format!(
+        "{MISSES_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3 \
+         FROM json_each($2) WHERE true{MISSES_UPSERT}"
+    );
     for chunk in misses.chunks(ROWS_PER_STATEMENT) {
         let rows = json_rows(chunk.iter().copied(), |s, ((day, key), (n, at))| {
             let _ = write!(s, "{day},");
             hex_into(s, key);
             let _ = write!(s, ",{},{at}", to_i64(*n));
         });
-        let sql = format!(
-            "{MISSES_INTO}SELECT $1, value->>0, unhex(value->>1), value->>2, value->>3 \
-             FROM json_each($2) WHERE true{MISSES_UPSERT}"
-        );
         sqlx::query(&sql)
             .bind(node)
             .bind(rows)
@@ -404,6 +404,10 @@ async fn write_sqlite(tx: &mut sqlx::SqliteConnection, node: &str, batch: &Shard
 /// PostgreSQL: each table's rows as one array parameter per column.
 async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) -> Result<()> {
     let items: Vec<_> = batch.items.iter().collect();
+    let sql = format!(
+        "{ITEMS_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
+         $5::int8[], $6::int8[]){ITEMS_UPSERT}"
+    );
     for chunk in items.chunks(ROWS_PER_STATEMENT) {
         let (mut day, mut hash, mut hits, mut downloads, mut at) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -414,10 +418,6 @@ async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) 
             downloads.push(to_i64(c.nar_downloads));
             at.push(c.last_at);
         }
-        let sql = format!(
-            "{ITEMS_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
-             $5::int8[], $6::int8[]){ITEMS_UPSERT}"
-        );
         sqlx::query(&sql)
             .bind(node)
             .bind(day)
@@ -429,6 +429,10 @@ async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) 
             .await?;
     }
     let missed: Vec<_> = batch.misses.iter().collect();
+    let sql = format!(
+        "{MISSES_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
+         $5::int8[]){MISSES_UPSERT}"
+    );
     for chunk in missed.chunks(ROWS_PER_STATEMENT) {
         let (mut day, mut hash, mut misses, mut at) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -438,10 +442,6 @@ async fn write_postgres(tx: &mut sqlx::PgConnection, node: &str, batch: &Shard) 
             misses.push(to_i64(*n));
             at.push(*t);
         }
-        let sql = format!(
-            "{MISSES_INTO}SELECT $1, * FROM UNNEST($2::int8[], $3::bytea[], $4::int8[], \
-             $5::int8[]){MISSES_UPSERT}"
-        );
         sqlx::query(&sql)
             .bind(node)
             .bind(day)
