@@ -100,6 +100,7 @@
                gc-stats-mark-us
                gc-stats-elapsed-us
                gc-stats-dry-run?
+               gc-stats-logs-removed
 
                ;; (narherder analytics)
                record-requests!

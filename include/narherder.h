@@ -444,6 +444,9 @@ typedef struct narherder_gc_stats {
     uint64_t elapsed_us;
     // Whether this was a dry run.
     bool dry_run;
+    // Build logs removed from the storage directory because no narinfo
+    // needs them any more (dry run: that would be).
+    uint64_t logs_removed;
 } narherder_gc_stats;
 
 // One request to count: a [`narherder_request_kind`] and the hash part

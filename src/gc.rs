@@ -79,6 +79,12 @@
 //! files, which are harmless and which `narherder check` reports. Files
 //! already missing are fine. URLs are mapped to files by
 //! [`crate::storage::NarStorage`]: never outside the storage directory.
+//!
+//! # Build logs
+//!
+//! After the sweep, the build logs under the storage directory that no
+//! stored narinfo needs any more and that are older than the grace cutoff
+//! are removed too ([`crate::build_logs`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -104,8 +110,9 @@ pub struct GcOptions {
     pub max_delete: Option<u64>,
     /// Narinfos deleted per transaction (at least 1).
     pub batch_size: usize,
-    /// The nar storage directory; nar files of deleted narinfos are removed
-    /// from it. `None`: leave files alone.
+    /// The nar storage directory; nar files of deleted narinfos, and build
+    /// logs no narinfo needs, are removed from it. `None`: leave files
+    /// alone.
     pub storage: Option<PathBuf>,
     /// Run even when no root is in force (which makes everything older than
     /// the grace period garbage).
@@ -159,6 +166,10 @@ pub struct GcReport {
     pub nar_bytes_freed: u64,
     /// Nar files actually removed from the storage directory.
     pub files_removed: u64,
+    /// Build logs removed from the storage directory's `log/` because no
+    /// stored narinfo needs them any more ([`crate::build_logs`]); for a
+    /// dry run, those that would be.
+    pub logs_removed: u64,
     /// Dead narinfos kept: beyond `max_delete`, or protected by an import or
     /// a root that arrived during the collection.
     pub kept: u64,
@@ -215,6 +226,10 @@ const DEAD_FILES: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(s), 0) AS BIGINT) F
        AND NOT EXISTS (SELECT 1 FROM nar_files g WHERE g.url = f.url \
          AND NOT EXISTS (SELECT 1 FROM gc_dead e WHERE e.id = g.narinfo_id)) \
        GROUP BY f.url) t";
+
+/// The item keys of the dead narinfos (a dry run's build log figure).
+const DEAD_KEYS: &str = "SELECT i.hash FROM gc_dead d CROSS JOIN narinfos n \
+     CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id";
 
 const SAMPLE: &str = "SELECT i.hash, n.name FROM gc_dead d CROSS JOIN narinfos n \
      CROSS JOIN items i WHERE n.id = d.id AND i.id = n.item_id ORDER BY d.id LIMIT $1";
@@ -344,6 +359,8 @@ async fn run_collection(
         dry_run: options.dry_run,
         ..GcReport::default()
     };
+    // A dry run's build log figure treats the dead narinfos as deleted.
+    let mut dead_keys: Option<std::collections::HashSet<Vec<u8>>> = None;
 
     on_conn!(store, |conn, d| {
         let in_force: i64 = sqlx::query_scalar(ROOTS_IN_FORCE)
@@ -413,6 +430,11 @@ async fn run_collection(
             report.nar_bytes_freed = to_u64(dead_nar);
             report.nar_files_deleted = to_u64(files);
             report.bytes_freed = to_u64(bytes);
+            if options.storage.is_some() {
+                let keys: Vec<Vec<u8>> =
+                    sqlx::query_scalar(DEAD_KEYS).fetch_all(&mut *conn).await?;
+                dead_keys = Some(keys.into_iter().collect());
+            }
         } else {
             // The sweep's order, from the dead narinfos' references.
             let dead_items: Vec<(i64, i64)> =
@@ -550,6 +572,16 @@ async fn run_collection(
             sqlx::query(pragma).execute(&mut *conn).await?;
         }
     });
+    // Build logs, now that the narinfos that needed them are gone.
+    let logs_root = match (&storage, &options.storage) {
+        (Some(s), _) => Some(s.root()),
+        (None, Some(dir)) if options.dry_run => Some(dir.as_path()),
+        _ => None,
+    };
+    if let Some(root) = logs_root {
+        report.logs_removed =
+            crate::build_logs::collect(store, root, cutoff, dead_keys.as_ref()).await?;
+    }
     report.elapsed = started.elapsed();
     Ok(report)
 }

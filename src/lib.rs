@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod build_logs;
 pub mod capi;
 pub mod changes;
 pub mod compression;

@@ -348,6 +348,136 @@ async fn nar_files_follow_their_narinfos() {
     .await;
 }
 
+/// Narinfos of `nodes` whose `Deriver` is `derivers[i]` (a base name).
+fn with_derivers(nodes: &[Node], derivers: &[String]) -> Vec<narherder::Narinfo> {
+    nodes
+        .iter()
+        .zip(derivers)
+        .enumerate()
+        .map(|(i, (n, drv))| {
+            let text: String = narinfo(i as u64, n)
+                .text()
+                .lines()
+                .map(|l| match l.strip_prefix("Deriver: ") {
+                    Some(_) => format!("Deriver: {drv}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+            narherder::Narinfo::parse(&text).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn build_logs_follow_their_narinfos() {
+    for_each_backend("build_logs_follow", |db| async move {
+        let store = db.open(&nix()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("store");
+        let logs = storage.join("log");
+        std::fs::create_dir_all(&logs).unwrap();
+        let outside = dir.path().join("outside.log");
+        std::fs::write(&outside, b"precious").unwrap();
+        // 0 dead; 1 rooted; 2 dead, built by the same derivation as 1 (two
+        // outputs); 3 dead, its logs uploaded a minute ago.
+        let nodes: Vec<Node> = (0..4).map(|i| node(vec![], OLD, i)).collect();
+        let drv = |i: u64| format!("{}-item-{i}.drv", hash_for(100 + i));
+        let derivers = [drv(0), drv(1), drv(1), drv(3)];
+        store
+            .add_many(&with_derivers(&nodes, &derivers), AddMode::Keep)
+            .await
+            .unwrap();
+        for i in 0..4 {
+            set_added(&store, i, now() + OLD).await;
+        }
+        add_root(&store, "r", &[hash_for(1)], None).await.unwrap();
+
+        let old = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
+        let write = |name: &str, when: std::time::SystemTime| {
+            let path = logs.join(name);
+            std::fs::write(&path, b"log").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        };
+        let orphan = format!("{}-orphan", hash_for(200));
+        let garbage = [base(0), drv(0), orphan.clone(), drv(3)];
+        for name in &garbage {
+            write(name, old);
+        }
+        // Needed, recent, or not a log: kept.
+        let kept = [base(1), drv(1), base(2)];
+        for name in &kept {
+            write(name, old);
+        }
+        write(
+            &base(3),
+            std::time::SystemTime::now() - Duration::from_secs(60),
+        );
+        write("README", old);
+        std::fs::create_dir(logs.join(format!("{}-dir", hash_for(201)))).unwrap();
+        let link = logs.join(format!("{}-link", hash_for(202)));
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+
+        let options = GcOptions {
+            storage: Some(storage.clone()),
+            batch_size: 1,
+            ..GcOptions::default()
+        };
+        let dry = gc(
+            &store,
+            &GcOptions {
+                dry_run: true,
+                ..options.clone()
+            },
+        )
+        .await
+        .unwrap();
+        // base(2) is garbage too once node 2 is gone: it is an output log.
+        assert_eq!(dry.logs_removed, 5, "dry run's figure");
+        assert!(logs.join(base(0)).exists(), "the dry run removed a log");
+
+        let r = gc(&store, &options).await.unwrap();
+        assert_eq!(r.deleted, 3);
+        assert_eq!(r.logs_removed, 5);
+        for name in garbage.iter().chain([&base(2)]) {
+            assert!(!logs.join(name).exists(), "{name} was kept");
+        }
+        for name in [&base(1), &drv(1), &base(3)] {
+            assert!(logs.join(name).exists(), "{name} was removed");
+        }
+        assert!(logs.join("README").exists());
+        assert!(logs.join(format!("{}-dir", hash_for(201))).is_dir());
+        assert!(std::fs::symlink_metadata(&link).is_ok(), "link removed");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
+
+        // Nothing left to remove; a log directory that is a symbolic link
+        // is refused, not followed.
+        assert_eq!(gc(&store, &options).await.unwrap().logs_removed, 0);
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let victim = elsewhere.join(&orphan);
+        std::fs::write(&victim, b"log").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&victim)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::fs::rename(&logs, dir.path().join("log.moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &logs).unwrap();
+        let err = gc(&store, &options).await.unwrap_err().to_string();
+        assert!(err.contains("build log directory"), "{err}");
+        assert!(victim.exists());
+        store.close().await;
+        db
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn max_delete_and_resume() {
     for_each_backend("max_delete", |db| async move {

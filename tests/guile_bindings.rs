@@ -324,7 +324,7 @@ fn struct_layouts_match_the_c_abi() {
         layout!(gc::narherder_gc_options; dry_run, grace_seconds, max_delete, storage_dir,
                 storage_dir_len, force, batch_size),
         layout!(gc::narherder_gc_stats; live, dead, deleted, nar_files_deleted, bytes_freed,
-                nar_bytes_freed, files_removed, kept, mark_us, elapsed_us, dry_run),
+                nar_bytes_freed, files_removed, kept, mark_us, elapsed_us, dry_run, logs_removed),
         layout!(analytics::narherder_request; kind, hash, hash_len),
     ];
     assert_eq!(

@@ -273,6 +273,32 @@ async fn cli_roots() {
         let (code, out, err) = run(&["gc", "--dry-run", "--grace", "0s"], None);
         assert_eq!(code, Some(0), "{err}");
         assert!(out.contains("would delete:  0 narinfo(s)"), "{out}");
+        // A build log that no narinfo needs, written before the cutoff.
+        let storage = tempfile::tempdir().unwrap();
+        let log = storage
+            .path()
+            .join("log")
+            .join(format!("{}-orphan", hash_for(11)));
+        std::fs::create_dir(storage.path().join("log")).unwrap();
+        std::fs::write(&log, b"log").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+            .unwrap();
+        let dir = storage.path().to_str().unwrap();
+        let (code, out, err) = run(
+            &["gc", "--dry-run", "--grace", "0s", "--storage", dir],
+            None,
+        );
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("logs to remove:  1\n"), "{out}");
+        assert!(log.exists());
+        let (code, out, err) = run(&["gc", "--grace", "0s", "--storage", dir], None);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("logs removed:    1\n"), "{out}");
+        assert!(!log.exists());
         db
     })
     .await;

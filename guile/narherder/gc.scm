@@ -20,7 +20,8 @@
             gc-stats-kept
             gc-stats-mark-us
             gc-stats-elapsed-us
-            gc-stats-dry-run?))
+            gc-stats-dry-run?
+            gc-stats-logs-removed))
 
 (define-foreign %gc uint32 "narherder_gc_run" ('* '* size_t '* size_t '*))
 
@@ -29,15 +30,16 @@
 (define %options-layout
   (c-struct-layout (list uint8 int64 uint64 '* size_t uint8 size_t)))
 
-;; struct narherder_gc_stats: ten uint64_t, then bool dry_run.
+;; struct narherder_gc_stats: ten uint64_t, bool dry_run, then uint64_t
+;; logs_removed.
 (define %stats-layout
   (c-struct-layout (list uint64 uint64 uint64 uint64 uint64 uint64 uint64
-                         uint64 uint64 uint64 uint8)))
+                         uint64 uint64 uint64 uint8 uint64)))
 
 (define-record-type <gc-stats>
   (make-gc-stats live dead deleted nar-files-deleted bytes-freed
                  nar-bytes-freed files-removed kept mark-us elapsed-us
-                 dry-run?)
+                 dry-run? logs-removed)
   gc-stats?
   (live gc-stats-live)
   (dead gc-stats-dead)
@@ -49,7 +51,8 @@
   (kept gc-stats-kept)
   (mark-us gc-stats-mark-us)
   (elapsed-us gc-stats-elapsed-us)
-  (dry-run? gc-stats-dry-run?))
+  (dry-run? gc-stats-dry-run?)
+  (logs-removed gc-stats-logs-removed))
 
 (define* (collect-garbage store #:key dry-run? grace-seconds (max-delete 0)
                           storage-directory force? (batch-size 0))
@@ -62,7 +65,8 @@ With @var{dry-run?} nothing is deleted: the statistics say what would be.
 @var{grace-seconds}: the grace period (#f: the default, 6 hours; 0: none).
 @var{max-delete}: delete at most this many narinfos (0: no limit).
 @var{storage-directory}: the nar storage directory, from which the nar
-files of deleted narinfos are removed (#f: leave files alone).
+files of deleted narinfos, and the build logs that no narinfo needs any
+more, are removed (#f: leave files alone).
 @var{force?}: run even when no root is in force (otherwise that raises a
 @code{&narherder-error} with status @code{invalid-argument}).
 @var{batch-size}: narinfos deleted per transaction (0: the default)."
@@ -70,7 +74,7 @@ files of deleted narinfos are removed (#f: leave files alone).
          (options (make-bytevector (list-ref layout 7) 0))
          (dir-bv (and storage-directory (string->utf8 storage-directory)))
          (slayout %stats-layout)
-         (stats (make-bytevector (list-ref slayout 11) 0))
+         (stats (make-bytevector (list-ref slayout 12) 0))
          (out (make-out-buffer 1)))
     (bytevector-u8-set! options (list-ref layout 0) (bool->int dry-run?))
     (bytevector-s64-native-set! options (list-ref layout 1)
@@ -98,7 +102,9 @@ files of deleted narinfos are removed (#f: leave files alone).
                                                      (list-ref slayout i)))
                         (iota 10))
                    (list (not (zero? (bytevector-u8-ref stats
-                                                        (list-ref slayout 10)))))))))
+                                                        (list-ref slayout 10))))
+                         (bytevector-u64-native-ref stats
+                                                    (list-ref slayout 11)))))))
 
 (document!
  (gc-stats? "Return #t when @var{obj} is a gc-stats record.")
@@ -123,4 +129,6 @@ files of deleted narinfos are removed (#f: leave files alone).
  (gc-stats-elapsed-us
   "Return the total time, in microseconds (a gc-stats field).")
  (gc-stats-dry-run?
-  "Return #t when the collection was a dry run (a gc-stats field)."))
+  "Return #t when the collection was a dry run (a gc-stats field).")
+ (gc-stats-logs-removed
+  "Return the number of build logs removed from the storage directory because no narinfo needs them any more (by a dry run: that would be) (a gc-stats field)."))

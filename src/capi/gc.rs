@@ -69,6 +69,9 @@ pub struct narherder_gc_stats {
     pub elapsed_us: u64,
     /// Whether this was a dry run.
     pub dry_run: bool,
+    /// Build logs removed from the storage directory because no narinfo
+    /// needs them any more (dry run: that would be).
+    pub logs_removed: u64,
 }
 
 /// Collects garbage: live = the closure of the roots in force over
@@ -124,6 +127,7 @@ pub unsafe extern "C" fn narherder_gc_run(
                 mark_us: micros(report.mark_elapsed),
                 elapsed_us: micros(report.elapsed),
                 dry_run: report.dry_run,
+                logs_removed: report.logs_removed,
             };
             write_stats(stats_out, stats_size, &stats);
             Ok(())

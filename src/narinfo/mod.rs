@@ -11,6 +11,7 @@
 mod parse;
 mod write;
 
+pub(crate) use parse::check_base_name;
 pub use parse::{parse_many, MAX_LINES, MAX_NAME_LEN, MAX_NARINFO_BYTES, MAX_REFERENCES};
 pub use write::{Layout, NarinfoFields};
 

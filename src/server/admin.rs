@@ -95,7 +95,7 @@ fn report_json(r: &GcReport) -> Value {
         "live": r.live, "dead": r.dead, "deleted": r.deleted,
         "nar_files_deleted": r.nar_files_deleted, "bytes_freed": r.bytes_freed,
         "nar_bytes_freed": r.nar_bytes_freed, "files_removed": r.files_removed,
-        "kept": r.kept, "elapsed_seconds": r.elapsed.as_secs_f64(),
+        "logs_removed": r.logs_removed, "kept": r.kept, "elapsed_seconds": r.elapsed.as_secs_f64(),
         "dry_run": r.dry_run, "sample": r.sample,
     })
 }

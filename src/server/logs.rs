@@ -8,7 +8,8 @@
 //! output). An upload compressed with a `Content-Encoding` the server can
 //! decode (xz, zstd, bzip2, gzip, lzip: Nix's `log-compression`) is stored
 //! decompressed; it replaces an earlier log of the same name atomically.
-//! Logs are not garbage-collected with the items.
+//! Garbage collection removes the logs no narinfo needs any more
+//! ([`crate::build_logs`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,21 +26,13 @@ use crate::compression::Compression;
 
 const LOG_TYPE: &str = "text/plain; charset=utf-8";
 
-/// The directory of the logs under the storage directory.
-pub const LOG_DIR: &str = "log";
-
-/// Whether `base` is a store file name, `<32-char hash>-<name>`.
-fn valid_base(base: &str) -> bool {
-    base.get(..32).is_some_and(crate::nix32::is_hash_part)
-        && base.as_bytes().get(32) == Some(&b'-')
-        && base.get(33..).is_some_and(super::files::valid_name)
-}
+use crate::build_logs::LOG_DIR;
 
 /// The log file for `base`, if `base` is a store file name and the server
 /// has a storage directory.
 fn log_path(state: &State, base: &str) -> Option<PathBuf> {
     let storage = state.storage.as_ref()?;
-    valid_base(base).then(|| storage.root().join(LOG_DIR).join(base))
+    crate::build_logs::is_log_name(base).then(|| storage.root().join(LOG_DIR).join(base))
 }
 
 /// `GET`/`HEAD /log/<base>`.
@@ -155,22 +148,4 @@ fn store(
     let _ = std::fs::remove_file(raw);
     let _ = std::fs::remove_file(tmp);
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_file_names() {
-        let h = "0123456789abcdfghijklmnpqrsvwxyz";
-        assert!(valid_base(&format!("{h}-hello-2.12.drv")));
-        assert!(valid_base(&format!("{h}-hello")));
-        assert!(!valid_base(&format!("{h}-")));
-        assert!(!valid_base(&format!("{h}-../x")));
-        assert!(!valid_base(&format!("{h}-.hidden")));
-        assert!(!valid_base(&format!("{h}hello")));
-        assert!(!valid_base("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-hello"));
-        assert!(!valid_base("short-hello"));
-    }
 }

@@ -310,6 +310,8 @@ static void roots_and_gc(narherder_store *store)
     bool removed = false;
     narherder_gc_options opts;
     narherder_gc_stats stats;
+    char logs[512];
+    char storage[512];
 
     items[0] = slice_of("/gnu/store/" GUIX_HELLO_HASH "-hello-2.12.2");
     items[1] = slice_of(GUIX_SED_HASH);
@@ -344,6 +346,26 @@ static void roots_and_gc(narherder_store *store)
     OK(narherder_roots_remove(store, S("other"), &removed, &err), err);
     CHECK(!removed);
 
+    /* Build logs of hello-2.10 (about to be garbage) and of hello (live),
+       written before the grace cutoff. */
+    {
+        const char *names[2] = {GUIX_HELLO_210_HASH "-hello-2.10", GUIX_HELLO_HASH "-hello-2.12.2"};
+        int i;
+        snprintf(logs, sizeof logs, "%s/gc-storage", env("NARHERDER_C_TMP"));
+        CHECK(mkdir(logs, 0755) == 0);
+        strcat(logs, "/log");
+        CHECK(mkdir(logs, 0755) == 0);
+        for (i = 0; i < 2; i++) {
+            char path[600];
+            FILE *f;
+            snprintf(path, sizeof path, "%s/%s", logs, names[i]);
+            f = fopen(path, "w");
+            CHECK(f != NULL);
+            fputs("build log\n", f);
+            fclose(f);
+        }
+    }
+
     /* GC: hello-2.10 is now garbage once older than the grace period. */
     sleep(2);
     memset(&opts, 0, sizeof opts);
@@ -373,9 +395,18 @@ static void roots_and_gc(narherder_store *store)
 
     opts.dry_run = false;
     opts.max_delete = 10;
+    strcpy(storage, logs);
+    storage[strlen(storage) - strlen("/log")] = '\0';
+    opts.storage_dir = (const uint8_t *)storage;
+    opts.storage_dir_len = strlen(storage);
     OK(narherder_gc_run(store, &opts, sizeof opts, &stats, sizeof stats, &err), err);
+    opts.storage_dir = NULL;
+    opts.storage_dir_len = 0;
     CHECK(!stats.dry_run);
     CHECK(stats.deleted == 1);
+    CHECK(stats.logs_removed == 1);
+    strcat(logs, "/" GUIX_HELLO_210_HASH "-hello-2.10");
+    CHECK(access(logs, F_OK) != 0);
     OK(narherder_narinfo_get(store, S(GUIX_HELLO_210_HASH), &ni, &err), err);
     CHECK(ni == NULL);
     OK(narherder_narinfo_get(store, S(GUIX_HELLO_HASH), &ni, &err), err);

@@ -299,6 +299,24 @@
         ;; Live: hello's closure (the root) and sed; hello's references
         ;; are not stored, so the other narinfos are garbage once older
         ;; than a grace period of 0 s (added times are in whole seconds).
+        ;; Build logs of a narinfo that stays and of one that goes.
+        (define gc-storage (tmp-file "gc-storage"))
+        (define (log-file text)
+          (string-append gc-storage "/log/"
+                         (basename (narinfo-field text "StorePath"))))
+        (define live-text (list-ref texts 2))
+        (define dead-text
+          (find (lambda (t)
+                  (not (member (hash-of t)
+                               (list "cs56i9digj9qg1bd383cmxc6xrfpdn9n"
+                                     (hash-of live-text)))))
+                texts))
+        (mkdir gc-storage)
+        (mkdir (string-append gc-storage "/log"))
+        (for-each (lambda (t)
+                    (call-with-output-file (log-file t)
+                      (lambda (port) (display "build log\n" port))))
+                  (list live-text dead-text))
         (usleep 1100000)
         (let ((dry (collect-garbage store #:dry-run? #t #:grace-seconds 0)))
           (test-assert (gc-stats? dry))
@@ -314,8 +332,12 @@
           (test-assert (not (gc-stats-dry-run? real)))
           (test-equal 1 (gc-stats-deleted real))
           (test-equal (- (length texts) 3) (gc-stats-kept real)))
-        (let ((real (collect-garbage store #:grace-seconds 0)))
+        (let ((real (collect-garbage store #:grace-seconds 0
+                                     #:storage-directory gc-storage)))
           (test-equal (- (length texts) 3) (gc-stats-deleted real))
+          (test-equal 1 (gc-stats-logs-removed real))
+          (test-assert (file-exists? (log-file live-text)))
+          (test-assert (not (file-exists? (log-file dead-text))))
           (test-assert (>= (gc-stats-elapsed-us real) (gc-stats-mark-us real)))
           (for-each (lambda (f) (test-assert (integer? (f real))))
                     (list gc-stats-nar-files-deleted gc-stats-bytes-freed

@@ -29,7 +29,8 @@ pub struct Args {
     /// Narinfos deleted per transaction.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH)]
     batch: usize,
-    /// Nar storage directory: also remove the nar files of deleted narinfos.
+    /// Nar storage directory: also remove the nar files of deleted narinfos
+    /// and the build logs (`log/`) no narinfo needs any more.
     #[arg(long, value_name = "DIR")]
     storage: Option<PathBuf>,
     /// Run even when no root is in force.
@@ -74,6 +75,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     );
     if !r.dry_run {
         println!("files removed:   {}", r.files_removed);
+    }
+    if options.storage.is_some() {
+        let verb = if r.dry_run {
+            "logs to remove: "
+        } else {
+            "logs removed:   "
+        };
+        println!("{verb} {}", r.logs_removed);
+    }
+    if !r.dry_run {
         println!("dead kept:       {}", r.kept);
     }
     println!(
