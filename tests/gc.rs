@@ -315,15 +315,7 @@ async fn nar_files_follow_their_narinfos() {
             batch_size: 1,
             ..GcOptions::default()
         };
-        let dry = gc(
-            &store,
-            &GcOptions {
-                dry_run: true,
-                ..options.clone()
-            },
-        )
-        .await
-        .unwrap();
+        let dry = dry_run(&store, &options).await;
         assert!(
             storage.join(&nodes[0].url).exists(),
             "the dry run removed a file"
@@ -392,32 +384,20 @@ async fn build_logs_follow_their_narinfos() {
         }
         add_root(&store, "r", &[hash_for(1)], None).await.unwrap();
 
-        let old = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
-        let write = |name: &str, when: std::time::SystemTime| {
-            let path = logs.join(name);
-            std::fs::write(&path, b"log").unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(when)
-                .unwrap();
-        };
+        let old = Duration::from_secs(10 * 86_400);
         let orphan = format!("{}-orphan", hash_for(200));
-        let garbage = [base(0), drv(0), orphan.clone(), drv(3)];
-        for name in &garbage {
-            write(name, old);
+        // base(2) is garbage too: an output log, and node 2 goes.
+        let garbage = [base(0), drv(0), orphan.clone(), drv(3), base(2)];
+        let needed = [base(1), drv(1)];
+        for name in garbage
+            .iter()
+            .chain(&needed)
+            .chain(["README".to_string()].iter())
+        {
+            write_aged(&logs.join(name), b"log", old);
         }
-        // Needed, recent, or not a log: kept.
-        let kept = [base(1), drv(1), base(2)];
-        for name in &kept {
-            write(name, old);
-        }
-        write(
-            &base(3),
-            std::time::SystemTime::now() - Duration::from_secs(60),
-        );
-        write("README", old);
+        // Uploaded a minute ago, before its narinfo perhaps: kept.
+        write_aged(&logs.join(base(3)), b"log", Duration::from_secs(60));
         std::fs::create_dir(logs.join(format!("{}-dir", hash_for(201)))).unwrap();
         let link = logs.join(format!("{}-link", hash_for(202)));
         std::os::unix::fs::symlink(&outside, &link).unwrap();
@@ -427,26 +407,17 @@ async fn build_logs_follow_their_narinfos() {
             batch_size: 1,
             ..GcOptions::default()
         };
-        let dry = gc(
-            &store,
-            &GcOptions {
-                dry_run: true,
-                ..options.clone()
-            },
-        )
-        .await
-        .unwrap();
-        // base(2) is garbage too once node 2 is gone: it is an output log.
+        let dry = dry_run(&store, &options).await;
         assert_eq!(dry.logs_removed, 5, "dry run's figure");
         assert!(logs.join(base(0)).exists(), "the dry run removed a log");
 
         let r = gc(&store, &options).await.unwrap();
         assert_eq!(r.deleted, 3);
         assert_eq!(r.logs_removed, 5);
-        for name in garbage.iter().chain([&base(2)]) {
+        for name in &garbage {
             assert!(!logs.join(name).exists(), "{name} was kept");
         }
-        for name in [&base(1), &drv(1), &base(3)] {
+        for name in needed.iter().chain([&base(3)]) {
             assert!(logs.join(name).exists(), "{name} was removed");
         }
         assert!(logs.join("README").exists());
@@ -460,13 +431,7 @@ async fn build_logs_follow_their_narinfos() {
         let elsewhere = dir.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         let victim = elsewhere.join(&orphan);
-        std::fs::write(&victim, b"log").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&victim)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        write_aged(&victim, b"log", old);
         std::fs::rename(&logs, dir.path().join("log.moved")).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &logs).unwrap();
         let err = gc(&store, &options).await.unwrap_err().to_string();

@@ -280,13 +280,7 @@ async fn cli_roots() {
             .join("log")
             .join(format!("{}-orphan", hash_for(11)));
         std::fs::create_dir(storage.path().join("log")).unwrap();
-        std::fs::write(&log, b"log").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
-            .unwrap();
+        write_aged(&log, b"log", std::time::Duration::from_secs(60));
         let dir = storage.path().to_str().unwrap();
         let (code, out, err) = run(
             &["gc", "--dry-run", "--grace", "0s", "--storage", dir],

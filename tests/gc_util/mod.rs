@@ -23,6 +23,26 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Writes `contents` to `path`, last modified `age` ago.
+pub fn write_aged(path: &std::path::Path, contents: &[u8], age: std::time::Duration) {
+    std::fs::write(path, contents).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+/// A dry run with `options`.
+pub async fn dry_run(store: &Store, options: &narherder::gc::GcOptions) -> narherder::gc::GcReport {
+    let options = narherder::gc::GcOptions {
+        dry_run: true,
+        ..options.clone()
+    };
+    narherder::gc::gc(store, &options).await.unwrap()
+}
+
 /// One node of a test graph.
 #[derive(Debug, Clone)]
 pub struct Node {
