@@ -24,8 +24,8 @@
 //! regular file. Entries that are not regular files, or whose names are
 //! not store file names, are never touched.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use crate::dialect::on_conn;
@@ -187,12 +187,13 @@ pub(crate) async fn collect(
             sqlx::query("DELETE FROM gc_log_names")
                 .execute(&mut *conn)
                 .await?;
-            let mut kept: HashMap<&str, bool> = HashMap::new();
-            for (deriver, key) in &named {
-                let dead = gone.is_some_and(|g| g.contains(key));
-                *kept.entry(deriver.as_str()).or_insert(false) |= !dead;
-            }
-            unneeded.retain(|c| !kept.get(c.name.as_str()).copied().unwrap_or(false));
+            // Named by at least one narinfo that stays.
+            let kept: HashSet<&str> = named
+                .iter()
+                .filter(|(_, key)| !gone.is_some_and(|g| g.contains(key)))
+                .map(|(deriver, _)| deriver.as_str())
+                .collect();
+            unneeded.retain(|c| !kept.contains(c.name.as_str()));
         }
 
         if gone.is_some() {
@@ -231,7 +232,7 @@ pub(crate) async fn collect(
                     if described.contains(&c.key[..]) || named.contains(c.name.as_str()) {
                         continue;
                     }
-                    let path: PathBuf = logs.join(&c.name);
+                    let path = logs.join(&c.name);
                     if !is_old_file(&path, cutoff) {
                         continue;
                     }

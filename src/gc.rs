@@ -573,12 +573,7 @@ async fn run_collection(
         }
     });
     // Build logs, now that the narinfos that needed them are gone.
-    let logs_root = match (&storage, &options.storage) {
-        (Some(s), _) => Some(s.root()),
-        (None, Some(dir)) if options.dry_run => Some(dir.as_path()),
-        _ => None,
-    };
-    if let Some(root) = logs_root {
+    if let Some(root) = options.storage.as_deref() {
         report.logs_removed =
             crate::build_logs::collect(store, root, cutoff, dead_keys.as_ref()).await?;
     }
